@@ -1,0 +1,38 @@
+//! Collector settings.
+
+use serde::Deserialize;
+use std::time::Duration;
+
+/// How the collector behaves; every field has a default.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct CollectorConfig {
+    /// Write keys accepted (Segment's source keys). Must not be empty.
+    pub write_keys: Vec<String>,
+    /// Requests processed at once; more are answered 503 (load shedding, bounded memory).
+    pub max_concurrent_requests: usize,
+    /// Seconds a client is told to wait in `Retry-After` when the collector is overloaded.
+    pub retry_after_secs: u64,
+    /// Longest wait for the log to make a request durable before answering 503.
+    #[serde(with = "secs")]
+    pub ack_timeout: Duration,
+}
+
+impl Default for CollectorConfig {
+    fn default() -> Self {
+        Self {
+            write_keys: Vec::new(),
+            max_concurrent_requests: 512,
+            retry_after_secs: 1,
+            ack_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+mod secs {
+    use serde::{Deserialize, Deserializer};
+    use std::time::Duration;
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        f64::deserialize(d).map(Duration::from_secs_f64)
+    }
+}

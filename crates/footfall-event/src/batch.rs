@@ -1,0 +1,71 @@
+//! The envelope of `/v1/batch` and `/v1/import`: `{"batch": [...], "sentAt", "context",
+//! "integrations", "writeKey"}`. Each element is kept raw so that one bad message never spoils
+//! the others.
+
+use crate::error::ValidationError;
+use crate::json::{json_type, raw_str, RawObject};
+use crate::limits::MAX_BATCH_MESSAGES;
+use serde_json::value::RawValue;
+use std::borrow::Cow;
+use thiserror::Error;
+
+/// Why a whole batch request is refused (its messages are then not looked at one by one).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum BatchError {
+    /// The body is not a JSON object with a `batch` array.
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+    /// The body has no `batch` member.
+    #[error("missing `batch`: a batch request is {{\"batch\": [ ...messages ]}}")]
+    MissingBatch,
+    /// More messages than Segment allows in one request.
+    #[error("batch has {0} messages; the limit is 2500")]
+    TooManyMessages(usize),
+}
+
+/// A parsed batch envelope.
+#[derive(Debug)]
+pub struct BatchEnvelope<'a> {
+    /// The messages, each still raw JSON.
+    pub messages: Vec<&'a RawValue>,
+    /// `sentAt` of the whole batch, given to messages without their own.
+    pub sent_at: Option<&'a RawValue>,
+    /// `context` of the whole batch, merged under each message's context.
+    pub context: Option<RawObject<'a>>,
+    /// `writeKey` in the body.
+    pub write_key: Option<Cow<'a, str>>,
+}
+
+impl<'a> BatchEnvelope<'a> {
+    /// Parses a batch request body.
+    pub fn parse(text: &'a str) -> Result<Self, BatchError> {
+        let first = text.trim_start().as_bytes().first().copied();
+        if first != Some(b'{') {
+            let raw: &RawValue = serde_json::from_str(text).map_err(|e| ValidationError::InvalidJson(e.to_string()))?;
+            return Err(ValidationError::NotAnObject(json_type(raw)).into());
+        }
+        let object: RawObject<'a> =
+            serde_json::from_str(text).map_err(|e| ValidationError::InvalidJson(e.to_string()))?;
+        let batch = object.get("batch").ok_or(BatchError::MissingBatch)?;
+        if json_type(batch) != "array" {
+            return Err(
+                ValidationError::WrongType { field: "batch", expected: "an array", found: json_type(batch) }.into()
+            );
+        }
+        let messages: Vec<&'a RawValue> =
+            serde_json::from_str(batch.get()).map_err(|e| ValidationError::InvalidJson(e.to_string()))?;
+        if messages.len() > MAX_BATCH_MESSAGES {
+            return Err(BatchError::TooManyMessages(messages.len()));
+        }
+        let context = match object.get("context") {
+            Some(raw) if json_type(raw) == "object" => serde_json::from_str(raw.get()).ok(),
+            _ => None,
+        };
+        Ok(Self {
+            messages,
+            sent_at: object.get("sentAt"),
+            context,
+            write_key: object.get("writeKey").and_then(raw_str),
+        })
+    }
+}

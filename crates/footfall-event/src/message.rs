@@ -1,0 +1,345 @@
+//! One Segment message: parsed as a borrowed view, validated per type, and normalized into the
+//! document the event log stores.
+//!
+//! Normalization keeps every member the client sent, byte for byte and in order, except that it
+//! sets `type` (from the endpoint when the call names it), fills in `messageId` when absent,
+//! stamps the server's `receivedAt`, adds the batch's `sentAt` and `context` where the message
+//! lacks them, adds `context.ip` from the connection when absent, and drops `writeKey` (a secret).
+
+use crate::error::ValidationError;
+use crate::json::{json_type, raw_str, write_str, RawObject};
+use crate::limits::{MAX_MESSAGE_BYTES, MAX_MESSAGE_ID_CHARS};
+use crate::time::parse_timestamp;
+use chrono::{DateTime, Utc};
+use serde_json::value::RawValue;
+use std::borrow::Cow;
+
+/// Segment's six message types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum MessageType {
+    /// A user action (`event` names it).
+    Track,
+    /// Who the user is (`traits`).
+    Identify,
+    /// A web page view.
+    Page,
+    /// A mobile screen view.
+    Screen,
+    /// The user's membership of a group or account (`groupId`).
+    Group,
+    /// Two identities of one user (`previousId` → `userId`).
+    Alias,
+}
+
+impl MessageType {
+    /// Every type, in Segment's documentation order.
+    pub const ALL: [MessageType; 6] = [Self::Track, Self::Identify, Self::Page, Self::Screen, Self::Group, Self::Alias];
+
+    /// The name used on the wire and in URLs (`track`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Track => "track",
+            Self::Identify => "identify",
+            Self::Page => "page",
+            Self::Screen => "screen",
+            Self::Group => "group",
+            Self::Alias => "alias",
+        }
+    }
+
+    /// The type for a wire name, if it is one of the six.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.as_str() == name)
+    }
+}
+
+/// A message as received: its members in order, each value still raw JSON text.
+#[derive(Debug)]
+pub struct Message<'a> {
+    object: RawObject<'a>,
+}
+
+/// The facts of a message that passed validation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Validated<'a> {
+    /// What kind of call this is.
+    pub kind: MessageType,
+    /// The client's `messageId`, if it sent one.
+    pub message_id: Option<Cow<'a, str>>,
+    /// `userId` (a number is kept as its text).
+    pub user_id: Option<Cow<'a, str>>,
+    /// `anonymousId`.
+    pub anonymous_id: Option<Cow<'a, str>>,
+    /// `event` of a track call.
+    pub event: Option<Cow<'a, str>>,
+    /// The client's time of the call: `originalTimestamp`, else `timestamp`.
+    pub client_time: Option<DateTime<Utc>>,
+    /// `sentAt`, when the message carries it.
+    pub sent_at: Option<DateTime<Utc>>,
+}
+
+impl Validated<'_> {
+    /// The key that keeps one person's events together: `userId`, else `anonymousId`.
+    pub fn person_key(&self) -> &str {
+        self.user_id.as_deref().or(self.anonymous_id.as_deref()).unwrap_or_default()
+    }
+}
+
+/// What the server adds to every message of one request.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Stamp<'s> {
+    /// Server receipt time, already formatted (it is the same for the whole request).
+    pub received_at: &'s str,
+    /// The batch envelope's `sentAt`, applied to messages without their own.
+    pub sent_at: Option<&'s RawValue>,
+    /// The batch envelope's `context`, merged under each message's own context.
+    pub context: Option<&'s RawObject<'s>>,
+    /// The sender's IP address, set as `context.ip` when the message has none.
+    pub ip: Option<&'s str>,
+}
+
+/// A message ready for the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Normalized {
+    /// The JSON document stored in the log.
+    pub json: Vec<u8>,
+    /// The person key (`userId`, else `anonymousId`), the log's partition key.
+    pub key: String,
+    /// The message's `messageId` (generated when the client sent none).
+    pub message_id: String,
+}
+
+impl<'a> Message<'a> {
+    /// Parses one message from its JSON text, enforcing the 32 KB limit.
+    pub fn parse(text: &'a str) -> Result<Self, ValidationError> {
+        if text.len() > MAX_MESSAGE_BYTES {
+            return Err(ValidationError::MessageTooLarge(text.len()));
+        }
+        let first = text.trim_start().as_bytes().first().copied();
+        if first != Some(b'{') {
+            // Name the JSON type for a clear error, if it is JSON at all.
+            let raw: &RawValue = serde_json::from_str(text).map_err(|e| ValidationError::InvalidJson(e.to_string()))?;
+            return Err(ValidationError::NotAnObject(json_type(raw)));
+        }
+        let object: RawObject<'a> =
+            serde_json::from_str(text).map_err(|e| ValidationError::InvalidJson(e.to_string()))?;
+        Ok(Self { object })
+    }
+
+    /// The raw value of a top-level member.
+    pub fn get(&self, key: &str) -> Option<&'a RawValue> {
+        self.object.get(key)
+    }
+
+    /// `writeKey` in the body, which some clients send instead of HTTP Basic auth.
+    pub fn write_key(&self) -> Option<Cow<'a, str>> {
+        self.get("writeKey").and_then(raw_str)
+    }
+
+    /// Checks the message against Segment's rules for its type. `endpoint_type` is the type a
+    /// single-message endpoint (`/v1/track`, …) implies; batch messages must carry `type`.
+    pub fn validate(&self, endpoint_type: Option<MessageType>) -> Result<Validated<'a>, ValidationError> {
+        let kind = match endpoint_type {
+            Some(kind) => kind,
+            None => {
+                let name = self.string("type")?.ok_or(ValidationError::MissingType)?;
+                MessageType::from_name(&name).ok_or_else(|| ValidationError::UnknownType(name.into_owned()))?
+            }
+        };
+        let user_id = self.id("userId")?;
+        let anonymous_id = self.id("anonymousId")?;
+        if user_id.is_none() && anonymous_id.is_none() {
+            return Err(ValidationError::MissingIdentity);
+        }
+        let event = self.string("event")?;
+        let required = match kind {
+            MessageType::Track => Some(("event", event.is_some())),
+            MessageType::Group => Some(("groupId", self.id("groupId")?.is_some())),
+            MessageType::Alias => Some(("previousId", self.id("previousId")?.is_some())),
+            _ => None,
+        };
+        if let Some((field, false)) = required {
+            return Err(ValidationError::MissingField { message_type: kind.as_str(), field });
+        }
+        self.string("name")?;
+        self.string("category")?;
+        for field in ["properties", "traits", "context", "integrations"] {
+            self.object_member(field)?;
+        }
+        let message_id = self.string("messageId")?;
+        if let Some(id) = &message_id {
+            let chars = id.chars().count();
+            if chars > MAX_MESSAGE_ID_CHARS {
+                return Err(ValidationError::MessageIdTooLong(chars));
+            }
+        }
+        let timestamp = self.timestamp("timestamp")?;
+        let original = self.timestamp("originalTimestamp")?;
+        let sent_at = self.timestamp("sentAt")?;
+        Ok(Validated { kind, message_id, user_id, anonymous_id, event, client_time: original.or(timestamp), sent_at })
+    }
+
+    /// Writes the stored form of a validated message (see the module docs) into `out`.
+    /// `new_message_id` is called only when the client sent no `messageId`.
+    pub fn normalize(
+        &self,
+        valid: &Validated<'a>,
+        stamp: &Stamp<'_>,
+        new_message_id: impl FnOnce() -> String,
+    ) -> Normalized {
+        let message_id = match &valid.message_id {
+            Some(id) => id.to_string(),
+            None => new_message_id(),
+        };
+        let mut out = Vec::with_capacity(
+            self.object.members.iter().map(|(k, v)| k.len() + v.get().len() + 4).sum::<usize>() + 128,
+        );
+        out.push(b'{');
+        let mut first = true;
+        let mut member = |out: &mut Vec<u8>, key: &str| {
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            write_str(out, key);
+            out.push(b':');
+        };
+        let (mut wrote_type, mut wrote_id, mut wrote_sent, mut wrote_context) = (false, false, false, false);
+        for (key, value) in &self.object.members {
+            match key.as_ref() {
+                "writeKey" => continue,
+                "type" => {
+                    member(&mut out, key);
+                    write_str(&mut out, valid.kind.as_str());
+                    wrote_type = true;
+                }
+                "messageId" if valid.message_id.is_none() => continue,
+                "receivedAt" => continue,
+                "sentAt" if json_type(value) == "null" => continue,
+                "context" => {
+                    member(&mut out, key);
+                    write_context(&mut out, Some(value), stamp);
+                    wrote_context = true;
+                }
+                other => {
+                    member(&mut out, other);
+                    out.extend_from_slice(value.get().as_bytes());
+                    wrote_id |= other == "messageId";
+                    wrote_sent |= other == "sentAt";
+                }
+            }
+        }
+        if !wrote_type {
+            member(&mut out, "type");
+            write_str(&mut out, valid.kind.as_str());
+        }
+        if !wrote_id {
+            member(&mut out, "messageId");
+            write_str(&mut out, &message_id);
+        }
+        if !wrote_sent {
+            if let Some(sent) = stamp.sent_at.filter(|s| json_type(s) == "string") {
+                member(&mut out, "sentAt");
+                out.extend_from_slice(sent.get().as_bytes());
+            }
+        }
+        if !wrote_context && (stamp.ip.is_some() || stamp.context.is_some()) {
+            member(&mut out, "context");
+            write_context(&mut out, None, stamp);
+        }
+        member(&mut out, "receivedAt");
+        write_str(&mut out, stamp.received_at);
+        out.push(b'}');
+        Normalized { json: out, key: valid.person_key().to_owned(), message_id }
+    }
+
+    fn string(&self, field: &'static str) -> Result<Option<Cow<'a, str>>, ValidationError> {
+        match self.get(field) {
+            None => Ok(None),
+            Some(raw) => match json_type(raw) {
+                "null" => Ok(None),
+                "string" => Ok(raw_str(raw).filter(|s| !s.is_empty())),
+                found => Err(ValidationError::WrongType { field, expected: "a string", found }),
+            },
+        }
+    }
+
+    /// An identifier: a string, or a number kept as its text (SDKs in typed languages send both).
+    fn id(&self, field: &'static str) -> Result<Option<Cow<'a, str>>, ValidationError> {
+        match self.get(field) {
+            Some(raw) if json_type(raw) == "number" => Ok(Some(Cow::Borrowed(raw.get().trim()))),
+            Some(raw) if !matches!(json_type(raw), "string" | "null") => {
+                Err(ValidationError::WrongType { field, expected: "a string or number", found: json_type(raw) })
+            }
+            _ => self.string(field),
+        }
+    }
+
+    fn object_member(&self, field: &'static str) -> Result<(), ValidationError> {
+        match self.get(field).map(json_type) {
+            None | Some("object" | "null") => Ok(()),
+            Some(found) => Err(ValidationError::WrongType { field, expected: "an object", found }),
+        }
+    }
+
+    fn timestamp(&self, field: &'static str) -> Result<Option<DateTime<Utc>>, ValidationError> {
+        let Some(raw) = self.get(field) else { return Ok(None) };
+        match json_type(raw) {
+            "null" => Ok(None),
+            "string" => {
+                let text = raw_str(raw).unwrap_or_default();
+                parse_timestamp(&text)
+                    .map(Some)
+                    .ok_or_else(|| ValidationError::BadTimestamp { field, value: text.chars().take(64).collect() })
+            }
+            found => Err(ValidationError::WrongType { field, expected: "an ISO-8601 string", found }),
+        }
+    }
+}
+
+/// Writes a message's context: the batch's context under the message's own members, plus
+/// `ip` from the connection when neither has one. Untouched when there is nothing to add.
+fn write_context(out: &mut Vec<u8>, own: Option<&RawValue>, stamp: &Stamp<'_>) {
+    let own_object = own.filter(|raw| json_type(raw) == "object").and_then(|raw| {
+        // Already validated as an object, so this parse succeeds; fall back to raw if not.
+        serde_json::from_str::<RawObject<'_>>(raw.get()).ok()
+    });
+    let has_ip = |o: Option<&RawObject<'_>>| o.is_some_and(|o| o.get("ip").is_some());
+    let add_ip = stamp.ip.filter(|_| !has_ip(own_object.as_ref()) && !has_ip(stamp.context));
+    if stamp.context.is_none() && add_ip.is_none() {
+        match own {
+            Some(raw) => out.extend_from_slice(raw.get().as_bytes()),
+            None => out.extend_from_slice(b"{}"),
+        }
+        return;
+    }
+    out.push(b'{');
+    let mut first = true;
+    let mut member = |out: &mut Vec<u8>, key: &str, value: &[u8]| {
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        write_str(out, key);
+        out.push(b':');
+        out.extend_from_slice(value);
+    };
+    if let Some(ip) = add_ip {
+        let mut quoted = Vec::with_capacity(ip.len() + 2);
+        write_str(&mut quoted, ip);
+        member(out, "ip", &quoted);
+    }
+    if let Some(batch) = stamp.context {
+        for (key, value) in &batch.members {
+            if own_object.as_ref().is_none_or(|o| o.get(key).is_none()) {
+                member(out, key, value.get().as_bytes());
+            }
+        }
+    }
+    if let Some(own) = &own_object {
+        for (key, value) in &own.members {
+            member(out, key, value.get().as_bytes());
+        }
+    }
+    out.push(b'}');
+}

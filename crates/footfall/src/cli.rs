@@ -1,0 +1,138 @@
+//! The command line: every command and flag, with the `FOOTFALL_*` environment variable that
+//! can set it.
+
+use clap::{Args, Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// footfall: real-time customer-behavior analytics in one binary.
+#[derive(Debug, Parser)]
+#[command(name = "footfall", version, about, propagate_version = true)]
+pub struct Cli {
+    /// More log output (-v debug, -vv trace). `RUST_LOG` overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Configuration file (default: ./footfall.toml when it exists).
+    #[arg(long, global = true, env = "FOOTFALL_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run every role in one process: the collector (Segment API) over the embedded log.
+    Serve(ServeArgs),
+    /// Serve on a fresh data directory and feed it live simulated shoppers; prints the URL.
+    Demo(DemoArgs),
+    /// Simulate shoppers: backfill past days as fast as possible, or send live at a rate.
+    Simulate(SimulateArgs),
+    /// Inspect the embedded event log.
+    Log {
+        /// What to inspect.
+        #[command(subcommand)]
+        command: LogCommand,
+    },
+}
+
+/// Where the data lives and where to listen.
+#[derive(Debug, Args, Clone)]
+pub struct ServerArgs {
+    /// Data directory.
+    #[arg(long, env = "FOOTFALL_DATA", default_value = "./footfall-data")]
+    pub data: PathBuf,
+    /// Address to listen on.
+    #[arg(long, env = "FOOTFALL_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Write key the collector accepts (repeat, or comma-separate, for several).
+    #[arg(long = "write-key", env = "FOOTFALL_WRITE_KEY", value_delimiter = ',')]
+    pub write_keys: Vec<String>,
+}
+
+/// `footfall serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Data, address and keys.
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+/// `footfall demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Data directory (default: a new temporary directory, removed at exit).
+    #[arg(long, env = "FOOTFALL_DATA")]
+    pub data: Option<PathBuf>,
+    /// Address to listen on (default 127.0.0.1:8080, or a free port if that one is taken).
+    #[arg(long, env = "FOOTFALL_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Simulated events per second.
+    #[arg(long, default_value_t = 50.0)]
+    pub rate: f64,
+    /// Seed of the simulation.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Stop after this many seconds (default: run until Ctrl-C).
+    #[arg(long)]
+    pub duration: Option<f64>,
+}
+
+/// `footfall simulate`.
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// Seed: the same seed, users and period give the same events.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Number of shoppers.
+    #[arg(long, default_value_t = 1_000)]
+    pub users: u32,
+    /// Backfill: simulate this many past days, as fast as possible.
+    #[arg(long, conflicts_with = "rate")]
+    pub days: Option<f64>,
+    /// Live: send this many events per second, stamped with the current time.
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// End of the backfilled period (RFC 3339; default: now). Fix it for reproducible output.
+    #[arg(long)]
+    pub end: Option<String>,
+    /// Stop after this many events.
+    #[arg(long)]
+    pub limit: Option<u64>,
+    /// Live mode: stop after this many seconds.
+    #[arg(long)]
+    pub duration: Option<f64>,
+    /// Collector to post to (its base URL, e.g. http://127.0.0.1:8080).
+    #[arg(long, requires = "write_key")]
+    pub to: Option<String>,
+    /// Write key for `--to`.
+    #[arg(long, env = "FOOTFALL_WRITE_KEY")]
+    pub write_key: Option<String>,
+    /// Write NDJSON (one Segment message per line) to this file (`-` for stdout).
+    #[arg(long, conflicts_with = "to")]
+    pub out: Option<PathBuf>,
+    /// Messages per batch request.
+    #[arg(long, default_value_t = 100)]
+    pub batch_size: usize,
+    /// Batch requests in flight at once (backfill).
+    #[arg(long, default_value_t = 4)]
+    pub concurrency: usize,
+}
+
+/// `footfall log ...`.
+#[derive(Debug, Subcommand)]
+pub enum LogCommand {
+    /// Print every stored event (or dead letter) as NDJSON, in log order.
+    Dump {
+        /// Data directory.
+        #[arg(long, env = "FOOTFALL_DATA", default_value = "./footfall-data")]
+        data: PathBuf,
+        /// Dump the dead letters (with their reasons) instead of the events.
+        #[arg(long)]
+        dead_letter: bool,
+        /// Start at this offset.
+        #[arg(long, default_value_t = 0)]
+        from: u64,
+    },
+}

@@ -1,0 +1,23 @@
+//! One module per command.
+
+mod demo;
+mod log;
+mod serve;
+mod simulate;
+
+use crate::cli::{Cli, Command};
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = crate::config::FootfallConfig::load(cli.config.as_deref())?;
+    match cli.command {
+        Command::Log { command } => log::run(command),
+        Command::Serve(args) => runtime()?.block_on(serve::run(args, config)),
+        Command::Demo(args) => runtime()?.block_on(demo::run(args, config)),
+        Command::Simulate(args) => runtime()?.block_on(simulate::run(args)),
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+}

@@ -1,0 +1,31 @@
+//! `footfall serve`: every role in one process until Ctrl-C or SIGTERM.
+
+use crate::cli::ServeArgs;
+use crate::config::FootfallConfig;
+use crate::server::{generate_write_key, shutdown_signal, start};
+use std::net::SocketAddr;
+
+/// Default listen address (loopback: exposing the collector is a deliberate choice).
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
+pub async fn run(args: ServeArgs, config: FootfallConfig) -> anyhow::Result<()> {
+    let mut collector = config.collector.clone();
+    if !args.server.write_keys.is_empty() {
+        collector.write_keys = args.server.write_keys.clone();
+    }
+    if collector.write_keys.is_empty() {
+        let key = generate_write_key();
+        eprintln!("no write key configured; this run accepts the generated key {key}");
+        collector.write_keys.push(key);
+    }
+    let listen = match args.server.listen.or(config.listen) {
+        Some(addr) => addr,
+        None => DEFAULT_LISTEN.parse::<SocketAddr>()?,
+    };
+    let server = start(&args.server.data, listen, false, collector, config.log.to_log_config()).await?;
+    tracing::info!(addr = %server.addr, data = %args.server.data.display(), "footfall serving; Segment API at /v1/");
+    eprintln!("footfall listening on http://{}", server.addr);
+    shutdown_signal().await;
+    tracing::info!("shutting down: finishing requests, flushing the log");
+    server.shutdown().await
+}

@@ -1,0 +1,112 @@
+//! Starting and stopping every role of one process: the embedded log and the collector's
+//! HTTP server. `serve` and `demo` both use it.
+
+use anyhow::Context;
+use footfall_collector::{router, Collector, CollectorConfig};
+use footfall_log::{EmbeddedLog, LogConfig};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use tokio::sync::watch;
+
+/// A running server.
+pub struct RunningServer {
+    /// The address it listens on.
+    pub addr: SocketAddr,
+    /// The collector (for its metrics).
+    pub collector: Arc<Collector>,
+    events: Arc<EmbeddedLog>,
+    dead_letters: Arc<EmbeddedLog>,
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+/// Opens the logs under `data/log/` and serves the collector on `listen`. With
+/// `fallback_to_free_port`, a taken port is replaced by a free one (the demo must just run).
+pub async fn start(
+    data: &Path,
+    listen: SocketAddr,
+    fallback_to_free_port: bool,
+    collector_config: CollectorConfig,
+    log_config: LogConfig,
+) -> anyhow::Result<RunningServer> {
+    let log_dir = data.join("log");
+    let events = Arc::new(EmbeddedLog::open(&log_dir.join("events"), log_config).context("opening the event log")?);
+    let dead_letters =
+        Arc::new(EmbeddedLog::open(&log_dir.join("dead-letters"), log_config).context("opening the dead-letter log")?);
+    for (name, log) in [("events", &events), ("dead-letters", &dead_letters)] {
+        let recovery = log.recovery();
+        if recovery.truncated_bytes > 0 {
+            tracing::warn!(topic = name, bytes = recovery.truncated_bytes, reason = ?recovery.reason, "recovered from a torn write");
+        }
+        tracing::info!(topic = name, records = log.end_offset(), "event log open");
+    }
+    let listener = match tokio::net::TcpListener::bind(listen).await {
+        Ok(listener) => listener,
+        Err(e) if fallback_to_free_port && e.kind() == std::io::ErrorKind::AddrInUse => {
+            tracing::warn!(%listen, "address in use; taking a free port instead");
+            tokio::net::TcpListener::bind(SocketAddr::new(listen.ip(), 0)).await.context("binding a free port")?
+        }
+        Err(e) => return Err(e).with_context(|| format!("cannot listen on {listen}")),
+    };
+    let addr = listener.local_addr().context("reading the bound address")?;
+    let collector = Arc::new(Collector::new(
+        collector_config,
+        Arc::clone(&events) as Arc<dyn footfall_log::EventSink>,
+        Arc::clone(&dead_letters) as Arc<dyn footfall_log::EventSink>,
+    ));
+    let app = router(Arc::clone(&collector)).into_make_service_with_connect_info::<SocketAddr>();
+    let (stop, mut stopped) = watch::channel(false);
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            })
+            .await
+    });
+    Ok(RunningServer { addr, collector, events, dead_letters, stop, task })
+}
+
+impl RunningServer {
+    /// Stops accepting connections, lets in-flight requests finish, then flushes and closes the
+    /// logs.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        let _ = self.stop.send(true);
+        self.task.await.context("server task")?.context("server")?;
+        let (events, dead_letters) = (self.events, self.dead_letters);
+        tokio::task::spawn_blocking(move || {
+            events.close();
+            dead_letters.close();
+        })
+        .await
+        .context("closing the logs")?;
+        Ok(())
+    }
+}
+
+/// Resolves at Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}
+
+/// A random write key for a server started without one.
+pub fn generate_write_key() -> String {
+    format!("ff_{}", uuid::Uuid::new_v4().simple())
+}
