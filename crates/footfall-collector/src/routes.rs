@@ -94,7 +94,13 @@ impl Collector {
         let decoded = if is_gzip(&parts.headers) {
             match gunzip(&raw, MAX_BATCH_BYTES) {
                 Ok(bytes) => bytes,
-                Err(error) => return Err(self.refuse_whole(error, authorized_by_header, &info, &raw).await),
+                Err(error) => {
+                    let code = match error {
+                        ApiError::TooLarge(_) => "body_too_large",
+                        _ => "bad_gzip",
+                    };
+                    return Err(self.refuse_whole(error, code, authorized_by_header, &info, &raw).await);
+                }
             }
         } else {
             raw.to_vec()
@@ -103,7 +109,7 @@ impl Collector {
             Ok(text) => text,
             Err(e) => {
                 let error = ApiError::BadRequest(format!("invalid JSON: body is not UTF-8 ({e})"));
-                return Err(self.refuse_whole(error, authorized_by_header, &info, &decoded).await);
+                return Err(self.refuse_whole(error, "invalid_json", authorized_by_header, &info, &decoded).await);
             }
         };
         let ingested = match kind {
@@ -173,11 +179,17 @@ impl Collector {
 
     /// A request refused as a whole before its messages could be read: dead-lettered when the
     /// sender is known (authorized by header), so that nothing it sent is lost.
-    async fn refuse_whole(&self, error: ApiError, authorized: bool, info: &RequestInfo<'_>, payload: &[u8]) -> Refusal {
+    async fn refuse_whole(
+        &self,
+        error: ApiError,
+        code: &str,
+        authorized: bool,
+        info: &RequestInfo<'_>,
+        payload: &[u8],
+    ) -> Refusal {
         if !authorized {
             return Refusal::Uncounted(error);
         }
-        let code = if error.to_string().starts_with("invalid gzip") { "bad_gzip" } else { "invalid_json" };
         let dead = DeadLetter::new(error.to_string(), code, info.received_at, info.endpoint, payload);
         let ingested = Ingested { dead_letters: vec![dead], failure: Some(error), ..Ingested::default() };
         match self.store(ingested).await {

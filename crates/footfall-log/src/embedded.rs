@@ -362,14 +362,10 @@ fn run_writer(
                 Err(_) => break,
             }
         }
-        let result = commit(active, &mut batch, &mut buf, next_offset, config, &mut last_retention);
+        let result = commit(active, &mut batch, &mut buf, next_offset, config, &mut last_retention, shared);
         shared.pending_bytes.fetch_sub(bytes, Ordering::AcqRel);
         match result {
-            Ok(new_end) => {
-                next_offset = new_end;
-                *shared.durable_end.lock().unwrap_or_else(|e| e.into_inner()) = new_end;
-                shared.advanced.notify_all();
-            }
+            Ok(new_end) => next_offset = new_end,
             Err(e) => {
                 tracing::error!(error = %e, "event log write failed; the log stops accepting appends");
                 shared.stopped.store(true, Ordering::Release);
@@ -383,7 +379,8 @@ fn run_writer(
     }
 }
 
-/// Writes one group commit; on success acknowledges its requests and returns the new end.
+/// Writes one group commit; on success publishes the new durable end to readers, then
+/// acknowledges its requests (in that order, so an acknowledged record is always readable).
 fn commit(
     active: &mut ActiveSegment,
     batch: &mut Vec<AppendRequest>,
@@ -391,6 +388,7 @@ fn commit(
     mut next_offset: u64,
     config: LogConfig,
     last_retention: &mut Instant,
+    shared: &Shared,
 ) -> Result<u64, LogError> {
     if active.size >= config.segment_bytes {
         *active = ActiveSegment::open(&active.dir, next_offset)?;
@@ -410,6 +408,8 @@ fn commit(
         }
     }
     active.write_durably(buf)?;
+    *shared.durable_end.lock().unwrap_or_else(|e| e.into_inner()) = next_offset;
+    shared.advanced.notify_all();
     for (request, ack) in batch.drain(..).zip(acks) {
         let _ = request.reply.send(Ok(ack));
     }
