@@ -4,7 +4,7 @@
 use crate::dead_letter::DeadLetter;
 use crate::error::ApiError;
 use footfall_event::limits::MAX_MESSAGE_BYTES;
-use footfall_event::{BatchEnvelope, BatchError, Message, MessageType, Stamp, ValidationError};
+use footfall_event::{BatchEnvelope, BatchError, BatchMessage, Message, MessageType, Stamp, ValidationError};
 use footfall_log::Record;
 use serde::Serialize;
 
@@ -129,16 +129,29 @@ pub fn ingest_batch(text: &str, is_import: bool, info: &RequestInfo<'_>) -> Inge
         ip: info.ip,
     };
     out.records.reserve(envelope.messages.len());
-    for (index, raw) in envelope.messages.iter().enumerate() {
-        let text = raw.get();
-        let result = if text.len() > MAX_MESSAGE_BYTES {
-            Err(ValidationError::MessageTooLarge(text.len()))
-        } else {
-            Message::parse(text).and_then(|message| {
-                let valid = message.validate(None)?;
-                Ok((valid.kind, message.normalize(&valid, &stamp, new_message_id)))
-            })
+    for (index, item) in envelope.messages.into_iter().enumerate() {
+        // Parsed with the envelope (the common case), or parsed now from its raw text.
+        let reparsed;
+        let message = match &item {
+            BatchMessage::Parsed(message) if message.compact_len() > MAX_MESSAGE_BYTES => {
+                Err(ValidationError::MessageTooLarge(message.compact_len()))
+            }
+            BatchMessage::Parsed(message) => Ok(message),
+            BatchMessage::Raw(raw) if raw.get().len() > MAX_MESSAGE_BYTES => {
+                Err(ValidationError::MessageTooLarge(raw.get().len()))
+            }
+            BatchMessage::Raw(raw) => match Message::parse(raw.get()) {
+                Ok(message) => {
+                    reparsed = message;
+                    Ok(&reparsed)
+                }
+                Err(error) => Err(error),
+            },
         };
+        let result = message.and_then(|message| {
+            let valid = message.validate(None)?;
+            Ok((valid.kind, message.normalize(&valid, &stamp, new_message_id)))
+        });
         match result {
             Ok((kind, normalized)) => {
                 out.accepted_by_type[type_index(kind)] += 1;
@@ -149,15 +162,24 @@ pub fn ingest_batch(text: &str, is_import: bool, info: &RequestInfo<'_>) -> Inge
                 });
             }
             Err(error) => {
-                let message_id = message_id_of(text);
+                let payload = match &item {
+                    BatchMessage::Parsed(message) => message.to_compact_json(),
+                    BatchMessage::Raw(raw) => raw.get().to_owned(),
+                };
+                let message_id = message_id_of(&payload);
                 out.rejected.push(Rejection {
                     index,
                     message_id: message_id.clone(),
                     code: error.label(),
                     reason: error.to_string(),
                 });
-                let mut dead =
-                    DeadLetter::new(error.to_string(), error.label(), info.received_at, info.endpoint, text.as_bytes());
+                let mut dead = DeadLetter::new(
+                    error.to_string(),
+                    error.label(),
+                    info.received_at,
+                    info.endpoint,
+                    payload.as_bytes(),
+                );
                 dead.index = Some(index);
                 dead.message_id = message_id;
                 out.dead_letters.push(dead);
@@ -211,6 +233,24 @@ mod tests {
         assert_eq!(first["context"]["ip"], "10.1.2.3");
         assert!(first.get("writeKey").is_none());
         assert_eq!(out.records[1].key, b"a4");
+    }
+
+    #[test]
+    fn messages_parsed_with_the_envelope_dead_letter_as_compact_json_and_size_limits_hold() {
+        let blob = "x".repeat(MAX_MESSAGE_BYTES);
+        let body = format!(
+            r#"{{"batch":[ {{ "type" : "track", "userId":"u", "context" : {{ "a" : [1, 2] }} }},
+                {{"type":"page","userId":"u","properties":{{"blob":"{blob}"}}}},
+                {{"type":"page","userId":"u","messageId":"ok"}} ]}}"#
+        );
+        let out = ingest_batch(&body, false, &info());
+        assert_eq!(out.records.len(), 1);
+        let codes: Vec<_> = out.rejected.iter().map(|r| (r.index, r.code)).collect();
+        assert_eq!(codes, [(0, "missing_field"), (1, "message_too_large")]);
+        assert_eq!(
+            out.dead_letters[0].payload.as_deref(),
+            Some(r#"{"type":"track","userId":"u","context":{"a":[1, 2]}}"#)
+        );
     }
 
     #[test]

@@ -93,7 +93,7 @@ impl Collector {
         let raw = read_body(body, &parts.headers).await?;
         let decoded = if is_gzip(&parts.headers) {
             match gunzip(&raw, MAX_BATCH_BYTES) {
-                Ok(bytes) => bytes,
+                Ok(bytes) => bytes::Bytes::from(bytes),
                 Err(error) => {
                     let code = match error {
                         ApiError::TooLarge(_) => "body_too_large",
@@ -103,7 +103,7 @@ impl Collector {
                 }
             }
         } else {
-            raw.to_vec()
+            raw
         };
         let text = match std::str::from_utf8(&decoded) {
             Ok(text) => text,

@@ -5,6 +5,8 @@
 use crate::error::ValidationError;
 use crate::json::{json_type, raw_str, RawObject};
 use crate::limits::MAX_BATCH_MESSAGES;
+use crate::message::{BatchItem, Message};
+use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::borrow::Cow;
 use thiserror::Error;
@@ -23,11 +25,20 @@ pub enum BatchError {
     TooManyMessages(usize),
 }
 
+/// A message of a batch: parsed in the envelope's pass when it could be, else raw.
+#[derive(Debug)]
+pub enum BatchMessage<'a> {
+    /// Parsed in the same pass as the envelope (the common case).
+    Parsed(Message<'a>),
+    /// Kept raw for a precise, byte-exact account of what is wrong with it.
+    Raw(&'a RawValue),
+}
+
 /// A parsed batch envelope.
 #[derive(Debug)]
 pub struct BatchEnvelope<'a> {
-    /// The messages, each still raw JSON.
-    pub messages: Vec<&'a RawValue>,
+    /// The messages.
+    pub messages: Vec<BatchMessage<'a>>,
     /// `sentAt` of the whole batch, given to messages without their own.
     pub sent_at: Option<&'a RawValue>,
     /// `context` of the whole batch, merged under each message's context.
@@ -36,9 +47,50 @@ pub struct BatchEnvelope<'a> {
     pub write_key: Option<Cow<'a, str>>,
 }
 
+/// The envelope as serde reads it in one pass over the body (the common, valid case).
+#[derive(Deserialize)]
+struct WireEnvelope<'a> {
+    #[serde(borrow)]
+    batch: Option<Vec<BatchItem<'a>>>,
+    #[serde(borrow, rename = "sentAt")]
+    sent_at: Option<&'a RawValue>,
+    #[serde(borrow)]
+    context: Option<&'a RawValue>,
+    #[serde(borrow, rename = "writeKey")]
+    write_key: Option<&'a RawValue>,
+}
+
 impl<'a> BatchEnvelope<'a> {
-    /// Parses a batch request body.
+    /// Parses a batch request body: one pass over the bytes when it is well-formed; a second,
+    /// slower look only to explain what is wrong when it is not.
     pub fn parse(text: &'a str) -> Result<Self, BatchError> {
+        match serde_json::from_str::<WireEnvelope<'a>>(text) {
+            // Any element that is not a message object is explained from its raw text instead.
+            Ok(WireEnvelope { batch: Some(items), sent_at, context, write_key })
+                if items.iter().all(|i| matches!(i, BatchItem::Message(m) if m.is_reproducible())) =>
+            {
+                let messages: Vec<BatchMessage<'a>> = items
+                    .into_iter()
+                    .filter_map(|item| match item {
+                        BatchItem::Message(m) => Some(BatchMessage::Parsed(m)),
+                        BatchItem::NotAnObject(_) => None,
+                    })
+                    .collect();
+                if messages.len() > MAX_BATCH_MESSAGES {
+                    return Err(BatchError::TooManyMessages(messages.len()));
+                }
+                let context = match context {
+                    Some(raw) if json_type(raw) == "object" => serde_json::from_str(raw.get()).ok(),
+                    _ => None,
+                };
+                Ok(Self { messages, sent_at, context, write_key: write_key.and_then(raw_str) })
+            }
+            _ => Self::parse_explaining(text),
+        }
+    }
+
+    /// The member-by-member parse, which names exactly what is wrong with a body.
+    fn parse_explaining(text: &'a str) -> Result<Self, BatchError> {
         let first = text.trim_start().as_bytes().first().copied();
         if first != Some(b'{') {
             let raw: &RawValue = serde_json::from_str(text).map_err(|e| ValidationError::InvalidJson(e.to_string()))?;
@@ -62,7 +114,7 @@ impl<'a> BatchEnvelope<'a> {
             _ => None,
         };
         Ok(Self {
-            messages,
+            messages: messages.into_iter().map(BatchMessage::Raw).collect(),
             sent_at: object.get("sentAt"),
             context,
             write_key: object.get("writeKey").and_then(raw_str),

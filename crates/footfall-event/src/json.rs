@@ -28,6 +28,46 @@ impl<'a> RawObject<'a> {
     }
 }
 
+/// Collects an object's members as raw values; shared by [`RawObject`] and [`MaybeObject`].
+fn collect_members<'de: 'a, 'a, A: MapAccess<'de>>(mut map: A) -> Result<RawObject<'a>, A::Error> {
+    let mut members: Vec<(Cow<'a, str>, &'a RawValue)> = Vec::with_capacity(map.size_hint().unwrap_or(16));
+    while let Some(CowStr(key)) = map.next_key::<CowStr<'a>>()? {
+        let value: &'a RawValue = map.next_value()?;
+        match members.iter_mut().find(|(k, _)| *k == key) {
+            Some(slot) => slot.1 = value,
+            None => members.push((key, value)),
+        }
+    }
+    Ok(RawObject { members })
+}
+
+/// A member read apart from the others, with its position among them.
+pub type SetAside<'a> = Option<(usize, MaybeObject<'a>)>;
+
+/// Like [`collect_members`], but the member `special` is read as a [`MaybeObject`] and kept
+/// aside with its position among the other members.
+pub fn collect_members_except<'de: 'a, 'a, A: MapAccess<'de>>(
+    mut map: A,
+    special: &str,
+) -> Result<(RawObject<'a>, SetAside<'a>), A::Error> {
+    let mut members: Vec<(Cow<'a, str>, &'a RawValue)> = Vec::with_capacity(map.size_hint().unwrap_or(16));
+    let mut aside: Option<(usize, MaybeObject<'a>)> = None;
+    while let Some(CowStr(key)) = map.next_key::<CowStr<'a>>()? {
+        if key == special {
+            let value: MaybeObject<'a> = map.next_value()?;
+            let position = aside.as_ref().map_or(members.len(), |(p, _)| *p);
+            aside = Some((position, value));
+            continue;
+        }
+        let value: &'a RawValue = map.next_value()?;
+        match members.iter_mut().find(|(k, _)| *k == key) {
+            Some(slot) => slot.1 = value,
+            None => members.push((key, value)),
+        }
+    }
+    Ok((RawObject { members }, aside))
+}
+
 impl<'de: 'a, 'a> Deserialize<'de> for RawObject<'a> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct ObjectVisitor<'a>(std::marker::PhantomData<&'a ()>);
@@ -36,19 +76,73 @@ impl<'de: 'a, 'a> Deserialize<'de> for RawObject<'a> {
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a JSON object")
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut members: Vec<(Cow<'a, str>, &'a RawValue)> = Vec::with_capacity(map.size_hint().unwrap_or(16));
-                while let Some(CowStr(key)) = map.next_key::<CowStr<'a>>()? {
-                    let value: &'a RawValue = map.next_value()?;
-                    match members.iter_mut().find(|(k, _)| *k == key) {
-                        Some(slot) => slot.1 = value,
-                        None => members.push((key, value)),
-                    }
-                }
-                Ok(RawObject { members })
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                collect_members(map)
             }
         }
         deserializer.deserialize_map(ObjectVisitor(std::marker::PhantomData))
+    }
+}
+
+/// A value read one level deep when it is an object (its members, raw), or just its JSON type
+/// when it is not. Lets a parent parse look inside a member in the same pass over the bytes.
+#[derive(Debug)]
+pub enum MaybeObject<'a> {
+    /// An object's members.
+    Object(RawObject<'a>),
+    /// Any other value: its JSON type.
+    Other(&'static str),
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for MaybeObject<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct AnyVisitor<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for AnyVisitor<'a> {
+            type Value = MaybeObject<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                collect_members(map).map(MaybeObject::Object)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(MaybeObject::Other("array"))
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+                Ok(MaybeObject::Other("string"))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(MaybeObject::Other("boolean"))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(MaybeObject::Other("number"))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(MaybeObject::Other("number"))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(MaybeObject::Other("number"))
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(MaybeObject::Other("null"))
+            }
+        }
+        deserializer.deserialize_any(AnyVisitor(std::marker::PhantomData))
+    }
+}
+
+/// Writes `key` as a JSON string. A borrowed key had no escapes in its (valid JSON) source, so
+/// its bytes go out as they are; an owned one is escaped again.
+#[allow(clippy::ptr_arg)] // the variant, not just the text, says whether escaping is needed
+pub fn write_key(out: &mut Vec<u8>, key: &Cow<'_, str>) {
+    match key {
+        Cow::Borrowed(k) => {
+            out.push(b'"');
+            out.extend_from_slice(k.as_bytes());
+            out.push(b'"');
+        }
+        Cow::Owned(k) => write_str(out, k),
     }
 }
 

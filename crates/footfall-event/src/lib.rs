@@ -13,7 +13,7 @@ pub mod limits;
 pub mod message;
 pub mod time;
 
-pub use batch::{BatchEnvelope, BatchError};
+pub use batch::{BatchEnvelope, BatchError, BatchMessage};
 pub use error::ValidationError;
-pub use message::{Message, MessageType, Normalized, Stamp, Validated};
+pub use message::{BatchItem, Message, MessageType, Normalized, Stamp, Validated};
 pub use time::{event_time, format_timestamp, parse_timestamp};

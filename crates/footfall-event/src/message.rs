@@ -7,7 +7,7 @@
 //! lacks them, adds `context.ip` from the connection when absent, and drops `writeKey` (a secret).
 
 use crate::error::ValidationError;
-use crate::json::{json_type, raw_str, write_str, RawObject};
+use crate::json::{collect_members_except, json_type, raw_str, write_key, write_str, MaybeObject, RawObject, SetAside};
 use crate::limits::{MAX_MESSAGE_BYTES, MAX_MESSAGE_ID_CHARS};
 use crate::time::parse_timestamp;
 use chrono::{DateTime, Utc};
@@ -56,7 +56,10 @@ impl MessageType {
 /// A message as received: its members in order, each value still raw JSON text.
 #[derive(Debug)]
 pub struct Message<'a> {
+    /// Every top-level member but `context`.
     object: RawObject<'a>,
+    /// `context`, read one level deep in the same pass, and its position among the members.
+    context: SetAside<'a>,
 }
 
 /// The facts of a message that passed validation.
@@ -121,14 +124,22 @@ impl<'a> Message<'a> {
             let raw: &RawValue = serde_json::from_str(text).map_err(|e| ValidationError::InvalidJson(e.to_string()))?;
             return Err(ValidationError::NotAnObject(json_type(raw)));
         }
-        let object: RawObject<'a> =
+        let MessageParts(object, context) =
             serde_json::from_str(text).map_err(|e| ValidationError::InvalidJson(e.to_string()))?;
-        Ok(Self { object })
+        Ok(Self { object, context })
     }
 
-    /// The raw value of a top-level member.
+    /// The raw value of a top-level member (other than `context`, see [`Message::context`]).
     pub fn get(&self, key: &str) -> Option<&'a RawValue> {
         self.object.get(key)
+    }
+
+    /// The members of `context`, when it is an object.
+    pub fn context(&self) -> Option<&RawObject<'a>> {
+        match &self.context {
+            Some((_, MaybeObject::Object(members))) => Some(members),
+            _ => None,
+        }
     }
 
     /// `writeKey` in the body, which some clients send instead of HTTP Basic auth.
@@ -163,8 +174,13 @@ impl<'a> Message<'a> {
         }
         self.string("name")?;
         self.string("category")?;
-        for field in ["properties", "traits", "context", "integrations"] {
+        for field in ["properties", "traits", "integrations"] {
             self.object_member(field)?;
+        }
+        if let Some((_, MaybeObject::Other(found))) = &self.context {
+            if *found != "null" {
+                return Err(ValidationError::WrongType { field: "context", expected: "an object", found });
+            }
         }
         let message_id = self.string("messageId")?;
         if let Some(id) = &message_id {
@@ -192,62 +208,66 @@ impl<'a> Message<'a> {
             None => new_message_id(),
         };
         let mut out = Vec::with_capacity(
-            self.object.members.iter().map(|(k, v)| k.len() + v.get().len() + 4).sum::<usize>() + 128,
+            self.object.members.iter().map(|(k, v)| k.len() + v.get().len() + 4).sum::<usize>() + 640,
         );
         out.push(b'{');
         let mut first = true;
-        let mut member = |out: &mut Vec<u8>, key: &str| {
+        let mut member = |out: &mut Vec<u8>, key: &Cow<'_, str>| {
             if !first {
                 out.push(b',');
             }
             first = false;
-            write_str(out, key);
+            write_key(out, key);
             out.push(b':');
         };
-        let (mut wrote_type, mut wrote_id, mut wrote_sent, mut wrote_context) = (false, false, false, false);
-        for (key, value) in &self.object.members {
+        let (mut wrote_type, mut wrote_id, mut wrote_sent) = (false, false, false);
+        let context_at = self.context.as_ref().map(|(position, _)| *position);
+        for (index, (key, value)) in self.object.members.iter().enumerate() {
+            if context_at == Some(index) {
+                member(&mut out, &Cow::Borrowed("context"));
+                write_context(&mut out, self.context(), stamp);
+            }
             match key.as_ref() {
-                "writeKey" => continue,
+                "writeKey" | "receivedAt" => continue,
                 "type" => {
                     member(&mut out, key);
                     write_str(&mut out, valid.kind.as_str());
                     wrote_type = true;
                 }
                 "messageId" if valid.message_id.is_none() => continue,
-                "receivedAt" => continue,
                 "sentAt" if json_type(value) == "null" => continue,
-                "context" => {
-                    member(&mut out, key);
-                    write_context(&mut out, Some(value), stamp);
-                    wrote_context = true;
-                }
                 other => {
-                    member(&mut out, other);
+                    member(&mut out, key);
                     out.extend_from_slice(value.get().as_bytes());
                     wrote_id |= other == "messageId";
                     wrote_sent |= other == "sentAt";
                 }
             }
         }
+        let wrote_context = context_at.is_some_and(|at| at < self.object.members.len());
+        if context_at == Some(self.object.members.len()) {
+            member(&mut out, &Cow::Borrowed("context"));
+            write_context(&mut out, self.context(), stamp);
+        }
         if !wrote_type {
-            member(&mut out, "type");
+            member(&mut out, &Cow::Borrowed("type"));
             write_str(&mut out, valid.kind.as_str());
         }
         if !wrote_id {
-            member(&mut out, "messageId");
+            member(&mut out, &Cow::Borrowed("messageId"));
             write_str(&mut out, &message_id);
         }
         if !wrote_sent {
             if let Some(sent) = stamp.sent_at.filter(|s| json_type(s) == "string") {
-                member(&mut out, "sentAt");
+                member(&mut out, &Cow::Borrowed("sentAt"));
                 out.extend_from_slice(sent.get().as_bytes());
             }
         }
-        if !wrote_context && (stamp.ip.is_some() || stamp.context.is_some()) {
-            member(&mut out, "context");
+        if !wrote_context && context_at.is_none() && (stamp.ip.is_some() || stamp.context.is_some()) {
+            member(&mut out, &Cow::Borrowed("context"));
             write_context(&mut out, None, stamp);
         }
-        member(&mut out, "receivedAt");
+        member(&mut out, &Cow::Borrowed("receivedAt"));
         write_str(&mut out, stamp.received_at);
         out.push(b'}');
         Normalized { json: out, key: valid.person_key().to_owned(), message_id }
@@ -298,48 +318,172 @@ impl<'a> Message<'a> {
 }
 
 /// Writes a message's context: the batch's context under the message's own members, plus
-/// `ip` from the connection when neither has one. Untouched when there is nothing to add.
-fn write_context(out: &mut Vec<u8>, own: Option<&RawValue>, stamp: &Stamp<'_>) {
-    let own_object = own.filter(|raw| json_type(raw) == "object").and_then(|raw| {
-        // Already validated as an object, so this parse succeeds; fall back to raw if not.
-        serde_json::from_str::<RawObject<'_>>(raw.get()).ok()
-    });
+/// `ip` from the connection when neither has one.
+fn write_context(out: &mut Vec<u8>, own: Option<&RawObject<'_>>, stamp: &Stamp<'_>) {
     let has_ip = |o: Option<&RawObject<'_>>| o.is_some_and(|o| o.get("ip").is_some());
-    let add_ip = stamp.ip.filter(|_| !has_ip(own_object.as_ref()) && !has_ip(stamp.context));
-    if stamp.context.is_none() && add_ip.is_none() {
-        match own {
-            Some(raw) => out.extend_from_slice(raw.get().as_bytes()),
-            None => out.extend_from_slice(b"{}"),
-        }
-        return;
-    }
+    let add_ip = stamp.ip.filter(|_| !has_ip(own) && !has_ip(stamp.context));
     out.push(b'{');
     let mut first = true;
-    let mut member = |out: &mut Vec<u8>, key: &str, value: &[u8]| {
+    let mut member = |out: &mut Vec<u8>, key: &Cow<'_, str>, value: &[u8]| {
         if !first {
             out.push(b',');
         }
         first = false;
-        write_str(out, key);
+        write_key(out, key);
         out.push(b':');
         out.extend_from_slice(value);
     };
     if let Some(ip) = add_ip {
         let mut quoted = Vec::with_capacity(ip.len() + 2);
         write_str(&mut quoted, ip);
-        member(out, "ip", &quoted);
+        member(out, &Cow::Borrowed("ip"), &quoted);
     }
     if let Some(batch) = stamp.context {
         for (key, value) in &batch.members {
-            if own_object.as_ref().is_none_or(|o| o.get(key).is_none()) {
+            if own.is_none_or(|o| o.get(key).is_none()) {
                 member(out, key, value.get().as_bytes());
             }
         }
     }
-    if let Some(own) = &own_object {
+    if let Some(own) = own {
         for (key, value) in &own.members {
             member(out, key, value.get().as_bytes());
         }
+    }
+    out.push(b'}');
+}
+
+/// A message's members, with `context` read one level deep, from one pass over the text.
+struct MessageParts<'a>(RawObject<'a>, SetAside<'a>);
+
+impl<'de: 'a, 'a> serde::Deserialize<'de> for MessageParts<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(ItemVisitor(std::marker::PhantomData)).map(|item| match item {
+            BatchItem::Message(m) => MessageParts(m.object, m.context),
+            BatchItem::NotAnObject(_) => MessageParts(RawObject::default(), None),
+        })
+    }
+}
+
+/// One element of a batch array, read in the same pass over the bytes as the envelope.
+#[derive(Debug)]
+pub enum BatchItem<'a> {
+    /// An object, parsed as a message.
+    Message(Message<'a>),
+    /// Anything else, with its JSON type.
+    NotAnObject(&'static str),
+}
+
+struct ItemVisitor<'a>(std::marker::PhantomData<&'a ()>);
+
+impl<'de: 'a, 'a> serde::de::Visitor<'de> for ItemVisitor<'a> {
+    type Value = BatchItem<'a>;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a Segment message (a JSON object)")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        let (object, context) = collect_members_except(map, "context")?;
+        Ok(BatchItem::Message(Message { object, context }))
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+        Ok(BatchItem::NotAnObject("array"))
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(BatchItem::NotAnObject("string"))
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(BatchItem::NotAnObject("boolean"))
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(BatchItem::NotAnObject("number"))
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(BatchItem::NotAnObject("number"))
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(BatchItem::NotAnObject("number"))
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(BatchItem::NotAnObject("null"))
+    }
+}
+
+impl<'de: 'a, 'a> serde::Deserialize<'de> for BatchItem<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(ItemVisitor(std::marker::PhantomData))
+    }
+}
+
+impl Message<'_> {
+    /// Whether every member can be written back exactly as received (a `context` that is not
+    /// an object, null aside, was read only for its type).
+    pub fn is_reproducible(&self) -> bool {
+        !matches!(&self.context, Some((_, MaybeObject::Other(t))) if *t != "null")
+    }
+
+    /// The message as compact JSON: its members as received, in order, without the whitespace
+    /// between them. Its length is what the 32 KB limit applies to for messages of a batch.
+    pub fn to_compact_json(&self) -> String {
+        let mut out = Vec::with_capacity(self.compact_len());
+        out.push(b'{');
+        let context_at = self.context.as_ref().map(|(position, _)| *position);
+        let mut first = true;
+        let mut separator = |out: &mut Vec<u8>| {
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+        };
+        let write_context = |out: &mut Vec<u8>| {
+            out.extend_from_slice(b"\"context\":");
+            match self.context() {
+                Some(members) => write_members(out, members),
+                None => out.extend_from_slice(b"null"),
+            }
+        };
+        for (index, (key, value)) in self.object.members.iter().enumerate() {
+            if context_at == Some(index) {
+                separator(&mut out);
+                write_context(&mut out);
+            }
+            separator(&mut out);
+            write_key(&mut out, key);
+            out.push(b':');
+            out.extend_from_slice(value.get().as_bytes());
+        }
+        if context_at == Some(self.object.members.len()) {
+            separator(&mut out);
+            write_context(&mut out);
+        }
+        out.push(b'}');
+        // Every piece is valid UTF-8 JSON text.
+        String::from_utf8(out).unwrap_or_default()
+    }
+
+    /// Bytes of [`Message::to_compact_json`], computed without writing it.
+    pub fn compact_len(&self) -> usize {
+        fn members_len(o: &RawObject<'_>) -> usize {
+            2 + o.members.iter().map(|(k, v)| k.len() + v.get().len() + 4).sum::<usize>()
+        }
+        let context = match &self.context {
+            Some((_, MaybeObject::Object(o))) => members_len(o) + 11,
+            Some(_) => 15,
+            None => 0,
+        };
+        members_len(&self.object) + context
+    }
+}
+
+fn write_members(out: &mut Vec<u8>, object: &RawObject<'_>) {
+    out.push(b'{');
+    for (i, (key, value)) in object.members.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_key(out, key);
+        out.push(b':');
+        out.extend_from_slice(value.get().as_bytes());
     }
     out.push(b'}');
 }

@@ -53,3 +53,19 @@ fn event_time_of_a_normalized_message_corrects_skew() {
     let t = event_time(valid.client_time, valid.sent_at, received, true);
     assert_eq!(t, parse_timestamp("2026-11-25T10:00:01Z").expect("time"));
 }
+
+#[test]
+fn adds_the_connection_ip_to_any_shape_of_context_without_one() {
+    let stamp = Stamp { received_at: RECEIVED, ip: Some("10.0.0.1"), ..Stamp::default() };
+    for (context, expected) in [
+        ("{}", json!({"ip":"10.0.0.1"})),
+        ("{ }", json!({"ip":"10.0.0.1"})),
+        (r#"{ "locale" : "en" }"#, json!({"ip":"10.0.0.1","locale":"en"})),
+        (r#"{"device":{"ip":"nested"}}"#, json!({"ip":"10.0.0.1","device":{"ip":"nested"}})),
+        (r#"{"ip":"1.2.3.4","x":1}"#, json!({"ip":"1.2.3.4","x":1})),
+        ("null", json!({"ip":"10.0.0.1"})),
+    ] {
+        let text = format!(r#"{{"type":"page","userId":"u","context":{context}}}"#);
+        assert_eq!(normalize(&text, None, stamp)["context"], expected, "{context}");
+    }
+}

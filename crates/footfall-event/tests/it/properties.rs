@@ -37,6 +37,7 @@ prop_compose! {
         event in id(),
         properties in object(),
         traits in object(),
+        context in proptest::option::of(object()),
         with_id in any::<bool>(),
         message_id in "[a-f0-9\\-]{1,100}",
         ts_secs in 1_500_000_000i64..2_000_000_000,
@@ -50,6 +51,7 @@ prop_compose! {
         m.insert("previousId".into(), anon.into());
         m.insert("properties".into(), properties);
         m.insert("traits".into(), traits);
+        if let Some(context) = context { m.insert("context".into(), context); }
         if with_id { m.insert("messageId".into(), message_id.into()); }
         let ts = chrono::DateTime::from_timestamp(ts_secs, 0).unwrap_or_default();
         m.insert("timestamp".into(), ts.to_rfc3339().into());
@@ -73,7 +75,14 @@ proptest! {
         // Compare with the input as parsed from the same text (float parsing is not exact).
         let input: Value = serde_json::from_str(&text).expect("json");
         for (key, value) in input.as_object().expect("object") {
-            prop_assert_eq!(&out[key], value, "member {} changed", key);
+            if key == "context" {
+                // The context keeps every member and gains the connection's ip if it had none.
+                let mut expected = value.as_object().expect("object").clone();
+                expected.entry("ip").or_insert_with(|| "10.0.0.1".into());
+                prop_assert_eq!(&out[key], &Value::Object(expected));
+            } else {
+                prop_assert_eq!(&out[key], value, "member {} changed", key);
+            }
         }
         prop_assert_eq!(once.key.as_str(), valid.person_key());
         let text2 = String::from_utf8(once.json.clone()).expect("utf8");

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs what building and testing footfall needs, skipping whatever is already there.
+# Safe to run again and again: each step checks first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else return 1; fi; }
+
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "footfall needs Rust (cargo): install it with rustup first" >&2
+  exit 1
+fi
+
+# Debian packages: mold (fast linking). Optional: the build works without it.
+if ! command -v mold >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+  echo "setup: installing mold" >&2
+  (as_root apt-get update -qq && as_root apt-get install -y -qq mold >/dev/null) ||
+    echo "setup: could not install mold; linking with the default linker" >&2
+fi
+
+# The official Segment SDKs (Python, Node) for the interoperability tests.
+if [ "${1:-}" != "--rust-only" ]; then
+  bash tests/sdk/setup.sh
+fi
