@@ -1,5 +1,6 @@
 //! The embedded log of one topic: open and recover, append with group commit, retention.
 
+use crate::active::ActiveSegment;
 use crate::cursor::CursorStore;
 use crate::error::{AppendError, LogError};
 use crate::reader::LogReader;
@@ -8,7 +9,6 @@ use crate::retention::{Retention, SegmentInfo};
 use crate::segment::{list_segments, scan_segment, segment_path, sync_dir};
 use crate::sink::{AppendAck, EventSink, EventSource, PendingAppend};
 use std::fs::{File, OpenOptions};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
@@ -283,34 +283,7 @@ impl EventSource for EmbeddedConsumer {
     }
 }
 
-/// The segment being appended to.
-struct ActiveSegment {
-    dir: PathBuf,
-    base: u64,
-    file: File,
-    size: u64,
-}
-
 impl ActiveSegment {
-    fn open(dir: &Path, base: u64) -> Result<Self, LogError> {
-        let path = segment_path(dir, base);
-        let existed = path.exists();
-        let file = OpenOptions::new().create(true).append(true).open(&path).map_err(LogError::io("open", &path))?;
-        if !existed {
-            sync_dir(dir)?;
-        }
-        let size = file.metadata().map_err(LogError::io("stat", &path))?.len();
-        Ok(Self { dir: dir.to_path_buf(), base, file, size })
-    }
-
-    fn write_durably(&mut self, bytes: &[u8]) -> Result<(), LogError> {
-        let path = segment_path(&self.dir, self.base);
-        self.file.write_all(bytes).map_err(LogError::io("write", &path))?;
-        self.file.sync_data().map_err(LogError::io("fsync", &path))?;
-        self.size += bytes.len() as u64;
-        Ok(())
-    }
-
     /// Deletes whole closed segments per `retention`; returns how many.
     fn enforce_retention(&self, retention: &Retention) -> Result<usize, LogError> {
         let segments = list_segments(&self.dir)?;
@@ -377,6 +350,9 @@ fn run_writer(
             }
         }
     }
+    if let Err(e) = active.close() {
+        tracing::error!(error = %e, "closing the active segment failed; the next start will repair it");
+    }
 }
 
 /// Writes one group commit; on success publishes the new durable end to readers, then
@@ -391,6 +367,7 @@ fn commit(
     shared: &Shared,
 ) -> Result<u64, LogError> {
     if active.size >= config.segment_bytes {
+        active.close()?;
         *active = ActiveSegment::open(&active.dir, next_offset)?;
         active.enforce_retention(&config.retention)?;
         *last_retention = Instant::now();
@@ -398,7 +375,8 @@ fn commit(
         active.enforce_retention(&config.retention)?;
         *last_retention = Instant::now();
     }
-    buf.clear();
+    let bytes = batch.iter().map(|r| r.bytes).sum();
+    let origin = active.begin(buf, bytes);
     let mut acks = Vec::with_capacity(batch.len());
     for request in batch.iter() {
         acks.push(AppendAck { count: request.records.len(), first_offset: next_offset });
@@ -407,7 +385,7 @@ fn commit(
             next_offset += 1;
         }
     }
-    active.write_durably(buf)?;
+    active.write_durably(buf, origin)?;
     *shared.durable_end.lock().unwrap_or_else(|e| e.into_inner()) = next_offset;
     shared.advanced.notify_all();
     for (request, ack) in batch.drain(..).zip(acks) {

@@ -10,6 +10,7 @@
 //! length, CRC and offset sequence, and cut off, so every acknowledged record is there exactly
 //! once.
 
+mod active;
 pub mod cursor;
 pub mod embedded;
 pub mod error;

@@ -75,6 +75,7 @@ impl LogReader {
 
     /// The record at `self.next`, or `None` if it is not (yet) there.
     fn read_one(&mut self) -> Result<Option<StoredRecord>, LogError> {
+        let mut retried = false;
         loop {
             if self.open.is_none() && !self.open_segment_for_next()? {
                 return Ok(None);
@@ -101,6 +102,14 @@ impl LogReader {
                     return Ok(None);
                 }
                 Ok(ReadOutcome::Corrupt(reason)) => {
+                    // A tailing reader may have read ahead, into bytes the writer had not
+                    // finished (or padding it has since overwritten): read them again, once.
+                    if self.shared.is_some() && !retried {
+                        retried = true;
+                        let position = segment.position;
+                        segment.file.seek(SeekFrom::Start(position)).map_err(LogError::io("seek", &self.dir))?;
+                        continue;
+                    }
                     if self.shared.is_some() {
                         return Err(LogError::Corrupt { path: self.dir.clone(), position: segment.position, reason });
                     }

@@ -78,3 +78,21 @@ fn a_clean_log_is_left_alone() {
     let (dir, acked) = write_then_damage(|_| {});
     assert_recovers(dir.path(), acked, false);
 }
+
+#[test]
+fn file_systems_without_direct_io_get_buffered_writes_that_recover_the_same() {
+    // tmpfs refuses O_DIRECT; the log falls back to buffered writes there.
+    let shm = std::path::Path::new("/dev/shm");
+    if !shm.is_dir() {
+        return; // not Linux with a tmpfs at /dev/shm; the direct-I/O path is tested above
+    }
+    let dir = tempfile::tempdir_in(shm).expect("tempdir in tmpfs");
+    let log = open_small(dir.path());
+    block_on(log.append((0..57).map(record).collect()).expect("queued")).expect("durable");
+    drop(log);
+    let mut bytes = Vec::new();
+    encode(&record(999), 57, &mut bytes);
+    let mut f = std::fs::OpenOptions::new().append(true).open(last_segment(dir.path())).expect("open");
+    f.write_all(&bytes[..10]).expect("write");
+    assert_recovers(dir.path(), 57, true);
+}
