@@ -40,9 +40,9 @@ pub enum Command {
 /// Where the data lives and where to listen.
 #[derive(Debug, Args, Clone)]
 pub struct ServerArgs {
-    /// Data directory.
-    #[arg(long, env = "FOOTFALL_DATA", default_value = "./footfall-data")]
-    pub data: PathBuf,
+    /// Data directory (default: `data` in footfall.toml, else ./footfall-data).
+    #[arg(long, env = "FOOTFALL_DATA")]
+    pub data: Option<PathBuf>,
     /// Address to listen on.
     #[arg(long, env = "FOOTFALL_LISTEN")]
     pub listen: Option<SocketAddr>,
@@ -125,9 +125,9 @@ pub struct SimulateArgs {
 pub enum LogCommand {
     /// Print every stored event (or dead letter) as NDJSON, in log order.
     Dump {
-        /// Data directory.
-        #[arg(long, env = "FOOTFALL_DATA", default_value = "./footfall-data")]
-        data: PathBuf,
+        /// Data directory (default: `data` in footfall.toml, else ./footfall-data).
+        #[arg(long, env = "FOOTFALL_DATA")]
+        data: Option<PathBuf>,
         /// Dump the dead letters (with their reasons) instead of the events.
         #[arg(long)]
         dead_letter: bool,

@@ -1,15 +1,17 @@
-//! `footfall.toml`: typed settings with defaults in one place. Command-line flags and
-//! `FOOTFALL_*` variables override the file.
+//! `footfall.toml`: typed settings with defaults in one place. Every key can also be set by
+//! an environment variable, `FOOTFALL_` + its path in capitals (`[log] segment_mib` is
+//! `FOOTFALL_LOG_SEGMENT_MIB`; lists take commas); variables override the file, and
+//! command-line flags override both.
 
 use anyhow::Context;
 use footfall_collector::CollectorConfig;
 use footfall_log::{LogConfig, Retention};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// The whole configuration file.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct FootfallConfig {
     /// Data directory.
@@ -23,7 +25,7 @@ pub struct FootfallConfig {
 }
 
 /// `[log]`: the embedded event log.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct LogSettings {
     /// Size at which a new segment file starts, in MiB.
@@ -63,17 +65,70 @@ impl LogSettings {
     }
 }
 
+/// The data directory when neither a flag nor the file names one.
+pub const DEFAULT_DATA_DIR: &str = "./footfall-data";
+
 impl FootfallConfig {
+    /// The data directory: the flag's, else the file's, else [`DEFAULT_DATA_DIR`].
+    pub fn data_dir(&self, flag: Option<&Path>) -> PathBuf {
+        flag.map(Path::to_path_buf).or_else(|| self.data.clone()).unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR))
+    }
+
     /// Reads `path`, or `./footfall.toml` when no path is given and it exists, else defaults.
     pub fn load(path: Option<&Path>) -> anyhow::Result<Self> {
         let default_path = Path::new("footfall.toml");
         let path = match path {
-            Some(p) => p,
-            None if default_path.exists() => default_path,
-            None => return Ok(Self::default()),
+            Some(p) => Some(p),
+            None if default_path.exists() => Some(default_path),
+            None => None,
         };
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        toml::from_str(&text).with_context(|| format!("invalid configuration in {}", path.display()))
+        let (table, source) = match path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+                let table: toml::Table =
+                    toml::from_str(&text).with_context(|| format!("invalid configuration in {}", path.display()))?;
+                (table, path.display().to_string())
+            }
+            None => (toml::Table::new(), "the environment".to_owned()),
+        };
+        Self::from_table_and_env(table, &|name| std::env::var(name).ok())
+            .with_context(|| format!("invalid configuration in {source} or FOOTFALL_* variables"))
+    }
+
+    /// The configuration from a parsed file, with `FOOTFALL_*` variables (read by `var`) on top.
+    fn from_table_and_env(mut table: toml::Table, var: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
+        let defaults = toml::Table::try_from(Self::default()).context("listing the configuration keys")?;
+        overlay_env(&mut table, &defaults, "FOOTFALL", var);
+        Ok(toml::Value::Table(table).try_into()?)
+    }
+}
+
+/// Puts `PREFIX_KEY` variables over `table`, for every key the defaults have.
+fn overlay_env(table: &mut toml::Table, defaults: &toml::Table, prefix: &str, var: &dyn Fn(&str) -> Option<String>) {
+    for (key, default) in defaults {
+        let name = format!("{prefix}_{}", key.to_uppercase());
+        if let toml::Value::Table(inner_defaults) = default {
+            let entry = table.entry(key.clone()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            if let toml::Value::Table(inner) = entry {
+                overlay_env(inner, inner_defaults, &name, var);
+            }
+        } else if let Some(text) = var(&name) {
+            table.insert(key.clone(), env_value(&text, default));
+        }
+    }
+}
+
+/// Reads a variable's text as the TOML value it stands for: a number, boolean or array when it
+/// parses as one, a comma-separated list where a list is expected, else a string.
+fn env_value(text: &str, default: &toml::Value) -> toml::Value {
+    let parsed = toml::from_str::<toml::Table>(&format!("v = {text}")).ok().and_then(|mut t| t.remove("v"));
+    match (parsed, default) {
+        (Some(v @ toml::Value::Array(_)), _) => v,
+        (_, toml::Value::Array(_)) => {
+            toml::Value::Array(text.split(',').map(|s| toml::Value::String(s.trim().to_owned())).collect())
+        }
+        (Some(v), _) if !matches!(v, toml::Value::String(_)) || matches!(default, toml::Value::String(_)) => v,
+        _ => toml::Value::String(text.to_owned()),
     }
 }
 
@@ -90,5 +145,24 @@ mod tests {
         assert_eq!(config.log.to_log_config().segment_bytes, 8 << 20);
         let error = toml::from_str::<FootfallConfig>("[log]\nsegment_mb = 8\n").expect_err("unknown key");
         assert!(error.to_string().contains("segment_mb"), "{error}");
+    }
+
+    #[test]
+    fn environment_variables_set_every_key_over_the_file() {
+        let file: toml::Table = toml::from_str("[log]\nsegment_mib = 8\nretention_hours = 1.0\n").expect("toml");
+        let env = |name: &str| match name {
+            "FOOTFALL_LOG_SEGMENT_MIB" => Some("16".to_owned()),
+            "FOOTFALL_COLLECTOR_WRITE_KEYS" => Some("a, b".to_owned()),
+            "FOOTFALL_COLLECTOR_ACK_TIMEOUT" => Some("2.5".to_owned()),
+            _ => None,
+        };
+        let config = FootfallConfig::from_table_and_env(file, &env).expect("valid");
+        assert_eq!(config.log.segment_mib, 16, "the variable wins over the file");
+        assert_eq!(config.log.retention_hours, 1.0, "the file wins over the default");
+        assert_eq!(config.collector.write_keys, ["a", "b"]);
+        assert_eq!(config.collector.ack_timeout, std::time::Duration::from_millis(2500));
+        let bad = |name: &str| (name == "FOOTFALL_LOG_SEGMENT_MIB").then(|| "lots".to_owned());
+        let error = FootfallConfig::from_table_and_env(toml::Table::new(), &bad).expect_err("not a number");
+        assert!(format!("{error:#}").contains("segment_mib"), "{error:#}");
     }
 }

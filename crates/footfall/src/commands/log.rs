@@ -5,9 +5,10 @@ use anyhow::Context;
 use footfall_log::LogReader;
 use std::io::Write;
 
-pub fn run(command: LogCommand) -> anyhow::Result<()> {
+pub fn run(command: LogCommand, config: &crate::config::FootfallConfig) -> anyhow::Result<()> {
     match command {
         LogCommand::Dump { data, dead_letter, from } => {
+            let data = config.data_dir(data.as_deref());
             let topic = if dead_letter { "dead-letters" } else { "events" };
             let dir = data.join("log").join(topic);
             if !dir.exists() {

@@ -11,7 +11,7 @@ use crate::cli::{Cli, Command};
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     let config = crate::config::FootfallConfig::load(cli.config.as_deref())?;
     match cli.command {
-        Command::Log { command } => log::run(command),
+        Command::Log { command } => log::run(command, &config),
         Command::Serve(args) => runtime()?.block_on(serve::run(args, config)),
         Command::Demo(args) => runtime()?.block_on(demo::run(args, config)),
         Command::Simulate(args) => runtime()?.block_on(simulate::run(args)),

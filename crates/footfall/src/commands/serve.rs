@@ -22,8 +22,9 @@ pub async fn run(args: ServeArgs, config: FootfallConfig) -> anyhow::Result<()> 
         Some(addr) => addr,
         None => DEFAULT_LISTEN.parse::<SocketAddr>()?,
     };
-    let server = start(&args.server.data, listen, false, collector, config.log.to_log_config()).await?;
-    tracing::info!(addr = %server.addr, data = %args.server.data.display(), "footfall serving; Segment API at /v1/");
+    let data = config.data_dir(args.server.data.as_deref());
+    let server = start(&data, listen, false, collector, config.log.to_log_config()).await?;
+    tracing::info!(addr = %server.addr, data = %data.display(), "footfall serving; Segment API at /v1/");
     eprintln!("footfall listening on http://{}", server.addr);
     shutdown_signal().await;
     tracing::info!("shutting down: finishing requests, flushing the log");

@@ -84,7 +84,8 @@ async fn backfill(args: &SimulateArgs, days: f64, output: Output) -> anyhow::Res
             out.flush()?;
         }
         Output::Http(sender) => {
-            // Historical data goes to /v1/import: timestamps are kept as they are.
+            // Backfilled messages carry no `sentAt`, so the collector keeps their timestamps as
+            // they are (no clock-skew correction applies to them).
             let sender = Arc::new(sender);
             let permits = Arc::new(Semaphore::new(args.concurrency.max(1)));
             let mut tasks = tokio::task::JoinSet::new();
@@ -96,7 +97,7 @@ async fn backfill(args: &SimulateArgs, days: f64, output: Output) -> anyhow::Res
                 let permit = Arc::clone(&permits).acquire_owned().await?;
                 let sender = Arc::clone(&sender);
                 tasks.spawn(async move {
-                    let result = sender.post("import", body).await;
+                    let result = sender.post("batch", body).await;
                     drop(permit);
                     result
                 });
