@@ -15,7 +15,7 @@ pub struct CowStr<'a>(#[serde(borrow)] pub Cow<'a, str>);
 
 /// A JSON object kept as its members in input order, each value as raw JSON text.
 /// A key that appears twice keeps its last value, in its first position.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct RawObject<'a> {
     /// The members, in the order first seen.
     pub members: Vec<(Cow<'a, str>, &'a RawValue)>,

@@ -7,6 +7,7 @@
 //! [`Message::normalize`] as the JSON document that the event log stores.
 
 pub mod batch;
+pub mod context;
 pub mod error;
 pub mod json;
 pub mod limits;
@@ -14,6 +15,7 @@ pub mod message;
 pub mod time;
 
 pub use batch::{BatchEnvelope, BatchError, BatchMessage};
+pub use context::ContextField;
 pub use error::ValidationError;
 pub use message::{BatchItem, Message, MessageType, Normalized, Stamp, Validated};
 pub use time::{event_time, format_timestamp, parse_timestamp};

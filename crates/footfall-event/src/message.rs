@@ -82,6 +82,12 @@ pub struct Validated<'a> {
 }
 
 impl Validated<'_> {
+    /// When the event happened: the client's time corrected for its clock skew against
+    /// `received_at` (see [`crate::time::event_time`]); `correct_skew` is false for imports.
+    pub fn event_time(&self, received_at: DateTime<Utc>, correct_skew: bool) -> DateTime<Utc> {
+        crate::time::event_time(self.client_time, self.sent_at, received_at, correct_skew)
+    }
+
     /// The key that keeps one person's events together: `userId`, else `anonymousId`.
     pub fn person_key(&self) -> &str {
         self.user_id.as_deref().or(self.anonymous_id.as_deref()).unwrap_or_default()
@@ -132,6 +138,11 @@ impl<'a> Message<'a> {
     /// The raw value of a top-level member (other than `context`, see [`Message::context`]).
     pub fn get(&self, key: &str) -> Option<&'a RawValue> {
         self.object.get(key)
+    }
+
+    /// The server's `receivedAt` of a stored message, when present and valid.
+    pub fn received_at(&self) -> Option<DateTime<Utc>> {
+        self.get("receivedAt").and_then(raw_str).and_then(|s| parse_timestamp(&s))
     }
 
     /// The members of `context`, when it is an object.

@@ -69,3 +69,20 @@ fn adds_the_connection_ip_to_any_shape_of_context_without_one() {
         assert_eq!(normalize(&text, None, stamp)["context"], expected, "{context}");
     }
 }
+
+#[test]
+fn a_stored_message_carries_what_downstream_needs_for_event_time() {
+    // What the processor will do: read the stored form back and compute event time from it.
+    let text = r#"{"type":"track","userId":"u","event":"e","timestamp":"2026-11-25T11:00:00Z"}"#;
+    let sent_at: Box<serde_json::value::RawValue> =
+        serde_json::value::RawValue::from_string("\"2026-11-25T11:00:05Z\"".into()).expect("raw");
+    let stamp = Stamp { received_at: RECEIVED, sent_at: Some(&sent_at), ..Stamp::default() };
+    let message = Message::parse(text).expect("parse");
+    let stored = message.normalize(&message.validate(None).expect("valid"), &stamp, || "id".into());
+    let stored_text = String::from_utf8(stored.json).expect("utf8");
+    let again = Message::parse(&stored_text).expect("parse stored");
+    let valid = again.validate(None).expect("stored form is valid");
+    let received = again.received_at().expect("receivedAt");
+    assert_eq!(received, parse_timestamp(RECEIVED).expect("time"));
+    assert_eq!(valid.event_time(received, true), parse_timestamp("2026-11-25T10:00:01Z").expect("time"));
+}
