@@ -70,17 +70,9 @@ pub fn collect_members_except<'de: 'a, 'a, A: MapAccess<'de>>(
 
 impl<'de: 'a, 'a> Deserialize<'de> for RawObject<'a> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct ObjectVisitor<'a>(std::marker::PhantomData<&'a ()>);
-        impl<'de: 'a, 'a> Visitor<'de> for ObjectVisitor<'a> {
-            type Value = RawObject<'a>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a JSON object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-                collect_members(map)
-            }
-        }
-        deserializer.deserialize_map(ObjectVisitor(std::marker::PhantomData))
+        deserializer
+            .deserialize_map(ObjectOrType(Members(std::marker::PhantomData)))?
+            .map_err(|found| serde::de::Error::custom(format!("expected a JSON object, got {found}")))
     }
 }
 
@@ -94,41 +86,63 @@ pub enum MaybeObject<'a> {
     Other(&'static str),
 }
 
+/// How an object is read by [`ObjectOrType`].
+pub trait ObjectReader<'de> {
+    /// What reading the object gives.
+    type Output;
+    /// Reads the object's members.
+    fn read<A: MapAccess<'de>>(self, map: A) -> Result<Self::Output, A::Error>;
+}
+
+/// Visits any JSON value: an object is read by `R`; anything else is skipped and named by its
+/// JSON type (`Err("array")`, …), for a precise error without a second pass.
+pub struct ObjectOrType<R>(pub R);
+
+impl<'de, R: ObjectReader<'de>> Visitor<'de> for ObjectOrType<R> {
+    type Value = Result<R::Output, &'static str>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        self.0.read(map).map(Ok)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+        Ok(Err("array"))
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(Err("string"))
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(Err("boolean"))
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(Err("number"))
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(Err("number"))
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(Err("number"))
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(Err("null"))
+    }
+}
+
+struct Members<'a>(std::marker::PhantomData<&'a ()>);
+
+impl<'de: 'a, 'a> ObjectReader<'de> for Members<'a> {
+    type Output = RawObject<'a>;
+    fn read<A: MapAccess<'de>>(self, map: A) -> Result<RawObject<'a>, A::Error> {
+        collect_members(map)
+    }
+}
+
 impl<'de: 'a, 'a> Deserialize<'de> for MaybeObject<'a> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct AnyVisitor<'a>(std::marker::PhantomData<&'a ()>);
-        impl<'de: 'a, 'a> Visitor<'de> for AnyVisitor<'a> {
-            type Value = MaybeObject<'a>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("any JSON value")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-                collect_members(map).map(MaybeObject::Object)
-            }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
-                Ok(MaybeObject::Other("array"))
-            }
-            fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
-                Ok(MaybeObject::Other("string"))
-            }
-            fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
-                Ok(MaybeObject::Other("boolean"))
-            }
-            fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
-                Ok(MaybeObject::Other("number"))
-            }
-            fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
-                Ok(MaybeObject::Other("number"))
-            }
-            fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
-                Ok(MaybeObject::Other("number"))
-            }
-            fn visit_unit<E>(self) -> Result<Self::Value, E> {
-                Ok(MaybeObject::Other("null"))
-            }
-        }
-        deserializer.deserialize_any(AnyVisitor(std::marker::PhantomData))
+        let value = deserializer.deserialize_any(ObjectOrType(Members(std::marker::PhantomData)))?;
+        Ok(value.map_or_else(MaybeObject::Other, MaybeObject::Object))
     }
 }
 

@@ -7,7 +7,10 @@
 //! lacks them, adds `context.ip` from the connection when absent, and drops `writeKey` (a secret).
 
 use crate::error::ValidationError;
-use crate::json::{collect_members_except, json_type, raw_str, write_key, write_str, MaybeObject, RawObject, SetAside};
+use crate::json::{
+    collect_members_except, json_type, raw_str, write_key, write_str, MaybeObject, ObjectOrType, ObjectReader,
+    RawObject, SetAside,
+};
 use crate::limits::{MAX_MESSAGE_BYTES, MAX_MESSAGE_ID_CHARS};
 use crate::time::parse_timestamp;
 use chrono::{DateTime, Utc};
@@ -369,10 +372,8 @@ struct MessageParts<'a>(RawObject<'a>, SetAside<'a>);
 
 impl<'de: 'a, 'a> serde::Deserialize<'de> for MessageParts<'a> {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_map(ItemVisitor(std::marker::PhantomData)).map(|item| match item {
-            BatchItem::Message(m) => MessageParts(m.object, m.context),
-            BatchItem::NotAnObject(_) => MessageParts(RawObject::default(), None),
-        })
+        let value = deserializer.deserialize_map(ObjectOrType(MessageReader(std::marker::PhantomData)))?;
+        Ok(value.map_or_else(|_| MessageParts(RawObject::default(), None), |m| MessageParts(m.object, m.context)))
     }
 }
 
@@ -385,44 +386,21 @@ pub enum BatchItem<'a> {
     NotAnObject(&'static str),
 }
 
-struct ItemVisitor<'a>(std::marker::PhantomData<&'a ()>);
+/// Reads an object as a message (its members, `context` one level deep).
+struct MessageReader<'a>(std::marker::PhantomData<&'a ()>);
 
-impl<'de: 'a, 'a> serde::de::Visitor<'de> for ItemVisitor<'a> {
-    type Value = BatchItem<'a>;
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("a Segment message (a JSON object)")
-    }
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+impl<'de: 'a, 'a> ObjectReader<'de> for MessageReader<'a> {
+    type Output = Message<'a>;
+    fn read<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Message<'a>, A::Error> {
         let (object, context) = collect_members_except(map, "context")?;
-        Ok(BatchItem::Message(Message { object, context }))
-    }
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
-        Ok(BatchItem::NotAnObject("array"))
-    }
-    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
-        Ok(BatchItem::NotAnObject("string"))
-    }
-    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
-        Ok(BatchItem::NotAnObject("boolean"))
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
-        Ok(BatchItem::NotAnObject("number"))
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
-        Ok(BatchItem::NotAnObject("number"))
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
-        Ok(BatchItem::NotAnObject("number"))
-    }
-    fn visit_unit<E>(self) -> Result<Self::Value, E> {
-        Ok(BatchItem::NotAnObject("null"))
+        Ok(Message { object, context })
     }
 }
 
 impl<'de: 'a, 'a> serde::Deserialize<'de> for BatchItem<'a> {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(ItemVisitor(std::marker::PhantomData))
+        let value = deserializer.deserialize_any(ObjectOrType(MessageReader(std::marker::PhantomData)))?;
+        Ok(value.map_or_else(BatchItem::NotAnObject, BatchItem::Message))
     }
 }
 
