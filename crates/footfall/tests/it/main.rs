@@ -2,6 +2,7 @@
 //! clients, `kill -9`, and the log read back with `footfall log dump`.
 
 mod crash;
+mod demo;
 mod http;
 mod simulate;
 
