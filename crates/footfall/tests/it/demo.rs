@@ -13,7 +13,7 @@ fn demo_prints_its_url_and_counts_live_simulated_events() {
     assert!(stdout.contains("footfall demo running at http://127.0.0.1:"), "{stdout}");
     assert!(stdout.contains("write key:"), "{stdout}");
     // The last count line: events arrived through the real collector, none refused.
-    let last = stdout.lines().filter(|l| l.starts_with("events:")).last().expect("a count line");
+    let last = stdout.lines().rfind(|l| l.starts_with("events:")).expect("a count line");
     let total: u64 = last
         .trim_start_matches("events: ")
         .split(" | ")
