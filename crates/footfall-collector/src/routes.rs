@@ -129,15 +129,13 @@ impl Collector {
                 }
             }
         }
-        self.store(ingested).await.map_err(Refusal::Counted)
+        self.store(ingested).await
     }
 
     /// Stores what a request produced, waits until it is durable, and builds the answer.
-    async fn store(&self, ingested: Ingested) -> Result<serde_json::Value, ApiError> {
+    /// Refused messages are counted once their dead letters are durable.
+    async fn store(&self, ingested: Ingested) -> Result<serde_json::Value, Refusal> {
         let Ingested { records, dead_letters, accepted_by_type, rejected, failure, .. } = ingested;
-        for dead in &dead_letters {
-            self.metrics.add_rejected(&dead.reason_code);
-        }
         let dead_records = dead_letters_to_records(&dead_letters);
         let events_ack = self.append(&*self.events, records)?;
         let dead_ack = self.append(&*self.dead_letters, dead_records)?;
@@ -152,12 +150,15 @@ impl Collector {
         };
         match tokio::time::timeout(self.config.ack_timeout, both).await {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => return Err(self.overloaded(format!("the event log failed: {e}"))),
-            Err(_) => return Err(self.overloaded("the event log did not confirm the write in time".into())),
+            Ok(Err(e)) => return Err(self.overloaded(format!("the event log failed: {e}")).into()),
+            Err(_) => return Err(self.overloaded("the event log did not confirm the write in time".into()).into()),
         }
         self.metrics.add_accepted(&accepted_by_type);
+        for dead in &dead_letters {
+            self.metrics.add_rejected(&dead.reason_code);
+        }
         if let Some(failure) = failure {
-            return Err(failure);
+            return Err(Refusal::Counted(failure));
         }
         Ok(if rejected.is_empty() {
             json!({ "success": true })
@@ -193,7 +194,7 @@ impl Collector {
         let dead = DeadLetter::new(error.to_string(), code, info.received_at, info.endpoint, payload);
         let ingested = Ingested { dead_letters: vec![dead], failure: Some(error), ..Ingested::default() };
         match self.store(ingested).await {
-            Err(error) => Refusal::Counted(error),
+            Err(refusal) => refusal,
             Ok(_) => Refusal::Counted(ApiError::BadRequest("request refused".into())),
         }
     }

@@ -243,4 +243,8 @@ async fn overload_answers_503_with_retry_after_and_loses_nothing_acknowledged() 
     stored.sort();
     acked.sort();
     assert_eq!(stored, acked, "exactly the acknowledged messages are stored");
+    let metrics =
+        client().get(format!("{}/metrics", server.url)).send().await.expect("metrics").text().await.expect("text");
+    let line = format!("footfall_collector_events_rejected_total{{reason=\"overloaded\"}} {overloaded}");
+    assert!(metrics.contains(&line), "every 503 is counted once: {line}\n{metrics}");
 }
