@@ -450,6 +450,13 @@ impl Message<'_> {
         String::from_utf8(out).unwrap_or_default()
     }
 
+    /// The `context` object as compact JSON text, when it is an object.
+    pub fn context_json(&self) -> Option<String> {
+        let mut out = Vec::new();
+        write_members(&mut out, self.context()?);
+        String::from_utf8(out).ok()
+    }
+
     /// Bytes of [`Message::to_compact_json`], computed without writing it.
     pub fn compact_len(&self) -> usize {
         fn members_len(o: &RawObject<'_>) -> usize {

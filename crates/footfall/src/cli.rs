@@ -29,6 +29,14 @@ pub enum Command {
     Demo(DemoArgs),
     /// Simulate shoppers: backfill past days as fast as possible, or send live at a rate.
     Simulate(SimulateArgs),
+    /// Run a read-only SQL query (DataFusion) over the lake's tables.
+    Sql(SqlArgs),
+    /// Manage the lake: load it from the event log.
+    Lake {
+        /// What to do.
+        #[command(subcommand)]
+        command: LakeCommand,
+    },
     /// Inspect the embedded event log.
     Log {
         /// What to inspect.
@@ -118,6 +126,34 @@ pub struct SimulateArgs {
     /// Batch requests in flight at once (backfill).
     #[arg(long, default_value_t = 4)]
     pub concurrency: usize,
+}
+
+/// `footfall sql`.
+#[derive(Debug, Args)]
+pub struct SqlArgs {
+    /// The query, e.g. "SELECT event, count(*) FROM raw_events GROUP BY event".
+    pub query: String,
+    /// Data directory (default: `data` in footfall.toml, else ./footfall-data).
+    #[arg(long, env = "FOOTFALL_DATA")]
+    pub data: Option<PathBuf>,
+    /// How to print the result.
+    #[arg(long, value_enum, default_value_t = crate::output::Format::Table)]
+    pub format: crate::output::Format,
+}
+
+/// `footfall lake ...`.
+#[derive(Debug, Subcommand)]
+pub enum LakeCommand {
+    /// Load the bronze tables from the event log, once, up to its current end (exactly once:
+    /// safe to repeat, and safe after a crash).
+    Load {
+        /// Data directory (default: `data` in footfall.toml, else ./footfall-data).
+        #[arg(long, env = "FOOTFALL_DATA")]
+        data: Option<PathBuf>,
+        /// Log records per commit at most.
+        #[arg(long, default_value_t = footfall_lake::loader::MAX_BATCH_ROWS)]
+        batch_rows: usize,
+    },
 }
 
 /// `footfall log ...`.

@@ -4,6 +4,7 @@
 mod cli;
 mod commands;
 mod config;
+mod output;
 mod server;
 
 use clap::Parser;
@@ -27,13 +28,21 @@ fn main() -> std::process::ExitCode {
 
 /// Logs go to stderr (stdout is for results); `RUST_LOG` overrides the level.
 fn init_tracing(verbose: u8) {
-    let default = match verbose {
-        0 => "info",
-        1 => "debug",
-        _ => "trace",
+    // footfall's own crates at the chosen level; libraries (Delta kernel, DataFusion, hyper)
+    // only speak up for warnings unless -vv.
+    const OURS: [&str; 6] =
+        ["footfall", "footfall_event", "footfall_log", "footfall_collector", "footfall_lake", "footfall_sim"];
+    let (ours, others) = match verbose {
+        0 => ("info", "warn"),
+        1 => ("debug", "warn"),
+        _ => ("trace", "info"),
     };
+    let default = std::iter::once(others.to_owned())
+        .chain(OURS.iter().map(|c| format!("{c}={ours}")))
+        .collect::<Vec<_>>()
+        .join(",");
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&default));
     use std::io::IsTerminal;
     tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -19,6 +19,8 @@ pub struct RunningServer {
     dead_letters: Arc<EmbeddedLog>,
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
+    loader: tokio::task::JoinHandle<()>,
+    stop_loader: watch::Sender<bool>,
 }
 
 /// Opens the logs under `data/log/` and serves the collector on `listen`. With
@@ -64,7 +66,10 @@ pub async fn start(
             })
             .await
     });
-    Ok(RunningServer { addr, collector, events, dead_letters, stop, task })
+    let (stop_loader, loader_stopped) = watch::channel(false);
+    let loader =
+        tokio::spawn(run_loader(data.join("lake"), Arc::clone(&events), Arc::clone(&dead_letters), loader_stopped));
+    Ok(RunningServer { addr, collector, events, dead_letters, stop, task, loader, stop_loader })
 }
 
 impl RunningServer {
@@ -73,6 +78,9 @@ impl RunningServer {
     pub async fn shutdown(self) -> anyhow::Result<()> {
         let _ = self.stop.send(true);
         self.task.await.context("server task")?.context("server")?;
+        // Every request is answered now: the loader makes a last pass over all of it, then stops.
+        let _ = self.stop_loader.send(true);
+        self.loader.await.context("lake loader task")?;
         let (events, dead_letters) = (self.events, self.dead_letters);
         tokio::task::spawn_blocking(move || {
             events.close();
@@ -81,6 +89,48 @@ impl RunningServer {
         .await
         .context("closing the logs")?;
         Ok(())
+    }
+}
+
+/// Loads the lake from the logs about once a second (micro-batches), and once more at stop.
+/// A failed pass is logged and retried: the tables say where loading stands, so nothing is
+/// lost or loaded twice.
+async fn run_loader(
+    lake: std::path::PathBuf,
+    events: Arc<EmbeddedLog>,
+    dead_letters: Arc<EmbeddedLog>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut loader = loop {
+        match footfall_lake::Loader::open(&lake).await {
+            Ok(loader) => break loader,
+            Err(e) => {
+                tracing::error!(error = %e, lake = %lake.display(), "cannot open the lake; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(std::time::Duration::from_secs(5)) => {},
+                    _ = stop.wait_for(|s| *s) => return,
+                }
+            }
+        }
+    };
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    loop {
+        let stopping = tokio::select! {
+            _ = tick.tick() => false,
+            _ = stop.wait_for(|s| *s) => true,
+        };
+        let events_from = |offset| events.reader(offset);
+        let dead_from = |offset| dead_letters.reader(offset);
+        match loader.load_available(&events_from, &dead_from).await {
+            Ok(report) if report.commits > 0 => {
+                tracing::debug!(events = report.events, dead_letters = report.dead_letters, "loaded the lake")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "loading the lake failed; retrying"),
+        }
+        if stopping {
+            return;
+        }
     }
 }
 

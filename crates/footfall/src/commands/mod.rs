@@ -1,6 +1,7 @@
 //! One module per command.
 
 mod demo;
+mod lake;
 mod log;
 mod serve;
 mod simulate;
@@ -12,6 +13,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     let config = crate::config::FootfallConfig::load(cli.config.as_deref())?;
     match cli.command {
         Command::Log { command } => log::run(command, &config),
+        Command::Sql(args) => runtime()?.block_on(lake::sql(args, &config)),
+        Command::Lake { command } => runtime()?.block_on(lake::run(command, &config)),
         Command::Serve(args) => runtime()?.block_on(serve::run(args, config)),
         Command::Demo(args) => runtime()?.block_on(demo::run(args, config)),
         Command::Simulate(args) => runtime()?.block_on(simulate::run(args)),

@@ -4,6 +4,7 @@
 mod crash;
 mod demo;
 mod http;
+mod lake;
 mod simulate;
 
 use serde_json::Value;

@@ -1,0 +1,39 @@
+//! Errors of the lake.
+
+use thiserror::Error;
+
+/// A failure reading the log into, or writing, a lake table.
+#[derive(Debug, Error)]
+pub enum LakeError {
+    /// Building an Arrow batch failed (a schema mismatch: a bug, not bad input).
+    #[error("building an Arrow batch: {0}")]
+    Arrow(#[from] deltalake::arrow::error::ArrowError),
+    /// A Delta Lake operation failed.
+    #[error(transparent)]
+    Delta(#[from] deltalake::DeltaTableError),
+    /// A query failed in DataFusion (the engine's own message).
+    #[error(transparent)]
+    Query(#[from] deltalake::datafusion::error::DataFusionError),
+    /// Reading the event log failed.
+    #[error(transparent)]
+    Log(#[from] footfall_log::LogError),
+    /// A lake directory could not be created or read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The directory.
+        path: std::path::PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The lake location is not a usable URL.
+    #[error("not a usable lake location: {0}")]
+    BadLocation(String),
+    /// A record in the event log is not a stored Segment message.
+    #[error("log record at offset {offset} is not a stored Segment message: {reason}")]
+    BadRecord {
+        /// Its offset in the log.
+        offset: u64,
+        /// What is wrong with it.
+        reason: String,
+    },
+}

@@ -1,0 +1,153 @@
+//! The exactly-once loader: event log → bronze tables, in micro-batches.
+//!
+//! Each micro-batch is one Delta commit whose `txn` action records the log offset the next
+//! batch starts at. On start, and after any failure, the loader asks the table where it stands
+//! and reads the log from there; a crash before the commit leaves only unreferenced data files
+//! (removed by vacuum), a crash after it leaves the batch committed exactly once.
+
+use crate::dead_letters::DeadLettersBuilder;
+use crate::error::LakeError;
+use crate::raw_events::RawEventsBuilder;
+use crate::schema;
+use crate::table::{table_url, LakeTable};
+use deltalake::arrow::record_batch::RecordBatch;
+use footfall_log::{LogReader, StoredRecord};
+use std::path::Path;
+
+/// The application id of the loader's `txn` actions.
+pub const LOADER_APP_ID: &str = "footfall-loader";
+
+/// Rows in one micro-batch at most, by default.
+pub const MAX_BATCH_ROWS: usize = 100_000;
+
+/// How one load went.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct LoadReport {
+    /// Rows added to `raw_events`.
+    pub events: usize,
+    /// Rows added to `dead_letters`.
+    pub dead_letters: usize,
+    /// Log records that were not stored Segment messages (left out, with a warning).
+    pub skipped: usize,
+    /// Delta commits made.
+    pub commits: usize,
+}
+
+/// The bronze tables of one lake.
+#[derive(Debug)]
+pub struct Loader {
+    raw_events: LakeTable,
+    dead_letters: LakeTable,
+    max_batch_rows: usize,
+}
+
+impl Loader {
+    /// Opens (creating) `raw_events` and `dead_letters` under `lake_dir`.
+    pub async fn open(lake_dir: &Path) -> Result<Self, LakeError> {
+        let raw_events = LakeTable::open(
+            "raw_events",
+            table_url(&lake_dir.join("raw_events"))?,
+            schema::raw_events(),
+            &[schema::RAW_EVENTS_PARTITION],
+        )
+        .await?;
+        let dead_letters =
+            LakeTable::open("dead_letters", table_url(&lake_dir.join("dead_letters"))?, schema::dead_letters(), &[])
+                .await?;
+        Ok(Self { raw_events, dead_letters, max_batch_rows: MAX_BATCH_ROWS })
+    }
+
+    /// Commits at most `rows` log records per micro-batch (smaller batches: more, smaller
+    /// commits and files, each sooner visible).
+    pub fn with_max_batch_rows(mut self, rows: usize) -> Self {
+        self.max_batch_rows = rows.max(1);
+        self
+    }
+
+    /// Loads every record available in the two logs past what the tables already hold.
+    /// `events_from` and `dead_letters_from` give a reader of each log from an offset.
+    pub async fn load_available(
+        &mut self,
+        events_from: &(dyn Fn(u64) -> LogReader + Sync),
+        dead_letters_from: &(dyn Fn(u64) -> LogReader + Sync),
+    ) -> Result<LoadReport, LakeError> {
+        let mut report = LoadReport::default();
+        let max = self.max_batch_rows;
+        let events = load_topic::<RawEventsBuilder>(&mut self.raw_events, events_from, max, &mut report).await?;
+        report.events = events;
+        let dead =
+            load_topic::<DeadLettersBuilder>(&mut self.dead_letters, dead_letters_from, max, &mut report).await?;
+        report.dead_letters = dead;
+        Ok(report)
+    }
+
+    /// The tables, for queries.
+    pub fn tables(&self) -> [&LakeTable; 2] {
+        [&self.raw_events, &self.dead_letters]
+    }
+}
+
+/// Rows of one table, built from log records.
+pub trait TableRows: Default {
+    /// Adds the row of one record, or refuses the record.
+    fn push(&mut self, record: &StoredRecord) -> Result<(), LakeError>;
+    /// Rows added since the last batch.
+    fn len(&self) -> usize;
+    /// Whether no row was added since the last batch.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// The rows so far as one record batch; starts over empty.
+    fn finish(&mut self) -> Result<RecordBatch, LakeError>;
+}
+
+impl TableRows for RawEventsBuilder {
+    fn push(&mut self, record: &StoredRecord) -> Result<(), LakeError> {
+        RawEventsBuilder::push(self, record)
+    }
+    fn len(&self) -> usize {
+        RawEventsBuilder::len(self)
+    }
+    fn finish(&mut self) -> Result<RecordBatch, LakeError> {
+        RawEventsBuilder::finish(self)
+    }
+}
+
+impl TableRows for DeadLettersBuilder {
+    fn push(&mut self, record: &StoredRecord) -> Result<(), LakeError> {
+        DeadLettersBuilder::push(self, record)
+    }
+    fn len(&self) -> usize {
+        DeadLettersBuilder::len(self)
+    }
+    fn finish(&mut self) -> Result<RecordBatch, LakeError> {
+        DeadLettersBuilder::finish(self)
+    }
+}
+
+/// Loads one log into one table from where the table says it stands; returns rows added.
+async fn load_topic<R: TableRows>(
+    table: &mut LakeTable,
+    reader_from: &(dyn Fn(u64) -> LogReader + Sync),
+    max_batch_rows: usize,
+    report: &mut LoadReport,
+) -> Result<usize, LakeError> {
+    let start = table.committed_version(LOADER_APP_ID).await?.map_or(0, |v| v.max(0) as u64);
+    let mut reader = reader_from(start);
+    let mut rows = R::default();
+    let mut added = 0;
+    loop {
+        let records = reader.read_batch(max_batch_rows)?;
+        let Some(last) = records.last().map(|r| r.offset) else { return Ok(added) };
+        for record in &records {
+            if let Err(error) = rows.push(record) {
+                tracing::warn!(table = table.name(), %error, "left a log record out of the lake");
+                report.skipped += 1;
+            }
+        }
+        added += rows.len();
+        let batch = rows.finish()?;
+        table.append(batch, LOADER_APP_ID, last as i64 + 1).await?;
+        report.commits += 1;
+    }
+}

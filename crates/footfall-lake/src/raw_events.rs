@@ -1,0 +1,147 @@
+//! Stored log records → `raw_events` rows, column by column.
+
+use crate::error::LakeError;
+use crate::schema;
+use chrono::{DateTime, NaiveDate, Utc};
+use deltalake::arrow::array::{ArrayRef, Date32Builder, Int64Builder, StringBuilder, TimestampMicrosecondBuilder};
+use deltalake::arrow::record_batch::RecordBatch;
+use footfall_event::json::{json_type, raw_str};
+use footfall_event::{ContextField, Message};
+use footfall_log::StoredRecord;
+use std::sync::Arc;
+
+/// Text columns filled from the message's context, in schema order after `original_timestamp`.
+const CONTEXT_COLUMNS: [ContextField; 13] = [
+    ContextField::Ip,
+    ContextField::UserAgent,
+    ContextField::PageUrl,
+    ContextField::PagePath,
+    ContextField::PageReferrer,
+    ContextField::PageTitle,
+    ContextField::CampaignSource,
+    ContextField::CampaignMedium,
+    ContextField::CampaignName,
+    ContextField::CampaignTerm,
+    ContextField::CampaignContent,
+    ContextField::LibraryName,
+    ContextField::LibraryVersion,
+];
+
+/// Accumulates `raw_events` rows; [`RawEventsBuilder::finish`] makes a record batch.
+pub struct RawEventsBuilder {
+    log_offset: Int64Builder,
+    ids: [StringBuilder; 8],
+    event_time: TimestampMicrosecondBuilder,
+    received_at: TimestampMicrosecondBuilder,
+    sent_at: TimestampMicrosecondBuilder,
+    original_timestamp: TimestampMicrosecondBuilder,
+    context_fields: Vec<StringBuilder>,
+    objects: [StringBuilder; 3],
+    event_date: Date32Builder,
+    rows: usize,
+}
+
+impl std::fmt::Debug for RawEventsBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RawEventsBuilder").field("rows", &self.rows).finish()
+    }
+}
+
+fn timestamps() -> TimestampMicrosecondBuilder {
+    TimestampMicrosecondBuilder::new().with_timezone("UTC")
+}
+
+fn epoch_day(t: DateTime<Utc>) -> i32 {
+    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
+    (t.date_naive() - epoch).num_days() as i32
+}
+
+impl Default for RawEventsBuilder {
+    fn default() -> Self {
+        Self {
+            log_offset: Int64Builder::new(),
+            ids: std::array::from_fn(|_| StringBuilder::new()),
+            event_time: timestamps(),
+            received_at: timestamps(),
+            sent_at: timestamps(),
+            original_timestamp: timestamps(),
+            context_fields: CONTEXT_COLUMNS.iter().map(|_| StringBuilder::new()).collect(),
+            objects: std::array::from_fn(|_| StringBuilder::new()),
+            event_date: Date32Builder::new(),
+            rows: 0,
+        }
+    }
+}
+
+impl RawEventsBuilder {
+    /// Rows added so far.
+    pub fn len(&self) -> usize {
+        self.rows
+    }
+
+    /// Whether no row was added.
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+
+    /// Adds the row of one stored record. A record that is not a valid stored Segment message
+    /// (possible only when something other than the collector wrote the log) is refused whole,
+    /// leaving the builder as it was.
+    pub fn push(&mut self, record: &StoredRecord) -> Result<(), LakeError> {
+        let bad = |reason: String| LakeError::BadRecord { offset: record.offset, reason };
+        let text = std::str::from_utf8(&record.value).map_err(|e| bad(e.to_string()))?;
+        let message = Message::parse(text).map_err(|e| bad(e.to_string()))?;
+        let valid = message.validate(None).map_err(|e| bad(e.to_string()))?;
+        let message_id = valid.message_id.as_deref().ok_or_else(|| bad("no messageId".into()))?;
+        let received_at = message
+            .received_at()
+            .or_else(|| DateTime::<Utc>::from_timestamp_millis(record.timestamp_ms))
+            .ok_or_else(|| bad("no receivedAt".into()))?;
+        let event_time = valid.event_time(received_at, true);
+
+        self.log_offset.append_value(record.offset as i64);
+        let text_of = |key: &str| message.get(key).and_then(raw_str);
+        let ids = [
+            Some(message_id.into()),
+            Some(valid.kind.as_str().into()),
+            valid.event.clone(),
+            text_of("name"),
+            valid.user_id.clone(),
+            valid.anonymous_id.clone(),
+            text_of("groupId"),
+            text_of("previousId"),
+        ];
+        for (builder, value) in self.ids.iter_mut().zip(ids) {
+            builder.append_option(value);
+        }
+        self.event_time.append_value(event_time.timestamp_micros());
+        self.received_at.append_value(received_at.timestamp_micros());
+        self.sent_at.append_option(valid.sent_at.map(|t| t.timestamp_micros()));
+        self.original_timestamp.append_option(valid.client_time.map(|t| t.timestamp_micros()));
+        for (builder, field) in self.context_fields.iter_mut().zip(CONTEXT_COLUMNS) {
+            builder.append_option(message.context_field(field));
+        }
+        let object_text =
+            |key: &str| message.get(key).filter(|raw| json_type(raw) == "object").map(|raw| raw.get().to_owned());
+        self.objects[0].append_option(object_text("properties"));
+        self.objects[1].append_option(object_text("traits"));
+        self.objects[2].append_option(message.context_json());
+        self.event_date.append_value(epoch_day(event_time));
+        self.rows += 1;
+        Ok(())
+    }
+
+    /// The rows added so far as a batch of [`schema::raw_events`]; the builder starts empty.
+    pub fn finish(&mut self) -> Result<RecordBatch, LakeError> {
+        let mut columns: Vec<ArrayRef> = vec![Arc::new(self.log_offset.finish())];
+        columns.extend(self.ids.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
+        for builder in [&mut self.event_time, &mut self.received_at, &mut self.sent_at, &mut self.original_timestamp] {
+            columns.push(Arc::new(builder.finish()));
+        }
+        columns.extend(self.context_fields.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
+        columns.extend(self.objects.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
+        columns.push(Arc::new(self.event_date.finish()));
+        self.rows = 0;
+        Ok(RecordBatch::try_new(schema::raw_events(), columns)?)
+    }
+}
