@@ -26,6 +26,10 @@ pub async fn run(args: DemoArgs, config: FootfallConfig) -> anyhow::Result<()> {
     println!("footfall demo running at {url}");
     println!("  data directory: {}", data.display());
     println!("  write key:      {write_key}  (point a Segment SDK at {url} with this key)");
+    println!(
+        "  query the lake: footfall sql \"SELECT event, count(*) AS n FROM raw_events GROUP BY event\" --data {}",
+        data.display()
+    );
     println!("  simulating {} events/s; Ctrl-C to stop", args.rate);
 
     let sender = BatchSender::new(&url, &write_key)?;
