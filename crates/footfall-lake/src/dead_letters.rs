@@ -1,6 +1,7 @@
 //! Stored dead letters → `dead_letters` rows.
 
 use crate::error::LakeError;
+use crate::rows::TableRows;
 use crate::schema;
 use deltalake::arrow::array::{ArrayRef, Int64Builder, StringBuilder, TimestampMicrosecondBuilder};
 use deltalake::arrow::record_batch::RecordBatch;
@@ -32,19 +33,13 @@ impl Default for DeadLettersBuilder {
     }
 }
 
-impl DeadLettersBuilder {
-    /// Rows added so far.
-    pub fn len(&self) -> usize {
+impl TableRows for DeadLettersBuilder {
+    fn len(&self) -> usize {
         self.rows
     }
 
-    /// Whether no row was added.
-    pub fn is_empty(&self) -> bool {
-        self.rows == 0
-    }
-
     /// Adds the row of one stored dead letter (as the collector writes them).
-    pub fn push(&mut self, record: &StoredRecord) -> Result<(), LakeError> {
+    fn push(&mut self, record: &StoredRecord) -> Result<(), LakeError> {
         let bad = |reason: String| LakeError::BadRecord { offset: record.offset, reason };
         let value: Value = serde_json::from_slice(&record.value).map_err(|e| bad(e.to_string()))?;
         let text = |key: &str| value.get(key).and_then(Value::as_str).map(str::to_owned);
@@ -69,7 +64,7 @@ impl DeadLettersBuilder {
     }
 
     /// The rows added so far as a batch of [`schema::dead_letters`]; the builder starts empty.
-    pub fn finish(&mut self) -> Result<RecordBatch, LakeError> {
+    fn finish(&mut self) -> Result<RecordBatch, LakeError> {
         let mut columns: Vec<ArrayRef> = vec![Arc::new(self.log_offset.finish()), Arc::new(self.received_at.finish())];
         columns.extend(self.texts.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
         columns.push(Arc::new(self.batch_index.finish()));

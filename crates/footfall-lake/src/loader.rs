@@ -8,10 +8,10 @@
 use crate::dead_letters::DeadLettersBuilder;
 use crate::error::LakeError;
 use crate::raw_events::RawEventsBuilder;
+use crate::rows::TableRows;
 use crate::schema;
 use crate::table::{table_url, LakeTable};
-use deltalake::arrow::record_batch::RecordBatch;
-use footfall_log::{LogReader, StoredRecord};
+use footfall_log::LogReader;
 use std::path::Path;
 
 /// The application id of the loader's `txn` actions.
@@ -84,44 +84,6 @@ impl Loader {
     /// The tables, for queries.
     pub fn tables(&self) -> [&LakeTable; 2] {
         [&self.raw_events, &self.dead_letters]
-    }
-}
-
-/// Rows of one table, built from log records.
-pub trait TableRows: Default {
-    /// Adds the row of one record, or refuses the record.
-    fn push(&mut self, record: &StoredRecord) -> Result<(), LakeError>;
-    /// Rows added since the last batch.
-    fn len(&self) -> usize;
-    /// Whether no row was added since the last batch.
-    fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-    /// The rows so far as one record batch; starts over empty.
-    fn finish(&mut self) -> Result<RecordBatch, LakeError>;
-}
-
-impl TableRows for RawEventsBuilder {
-    fn push(&mut self, record: &StoredRecord) -> Result<(), LakeError> {
-        RawEventsBuilder::push(self, record)
-    }
-    fn len(&self) -> usize {
-        RawEventsBuilder::len(self)
-    }
-    fn finish(&mut self) -> Result<RecordBatch, LakeError> {
-        RawEventsBuilder::finish(self)
-    }
-}
-
-impl TableRows for DeadLettersBuilder {
-    fn push(&mut self, record: &StoredRecord) -> Result<(), LakeError> {
-        DeadLettersBuilder::push(self, record)
-    }
-    fn len(&self) -> usize {
-        DeadLettersBuilder::len(self)
-    }
-    fn finish(&mut self) -> Result<RecordBatch, LakeError> {
-        DeadLettersBuilder::finish(self)
     }
 }
 

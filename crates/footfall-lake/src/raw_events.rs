@@ -1,6 +1,7 @@
 //! Stored log records → `raw_events` rows, column by column.
 
 use crate::error::LakeError;
+use crate::rows::TableRows;
 use crate::schema;
 use chrono::{DateTime, NaiveDate, Utc};
 use deltalake::arrow::array::{ArrayRef, Date32Builder, Int64Builder, StringBuilder, TimestampMicrosecondBuilder};
@@ -73,21 +74,15 @@ impl Default for RawEventsBuilder {
     }
 }
 
-impl RawEventsBuilder {
-    /// Rows added so far.
-    pub fn len(&self) -> usize {
+impl TableRows for RawEventsBuilder {
+    fn len(&self) -> usize {
         self.rows
-    }
-
-    /// Whether no row was added.
-    pub fn is_empty(&self) -> bool {
-        self.rows == 0
     }
 
     /// Adds the row of one stored record. A record that is not a valid stored Segment message
     /// (possible only when something other than the collector wrote the log) is refused whole,
     /// leaving the builder as it was.
-    pub fn push(&mut self, record: &StoredRecord) -> Result<(), LakeError> {
+    fn push(&mut self, record: &StoredRecord) -> Result<(), LakeError> {
         let bad = |reason: String| LakeError::BadRecord { offset: record.offset, reason };
         let text = std::str::from_utf8(&record.value).map_err(|e| bad(e.to_string()))?;
         let message = Message::parse(text).map_err(|e| bad(e.to_string()))?;
@@ -132,7 +127,7 @@ impl RawEventsBuilder {
     }
 
     /// The rows added so far as a batch of [`schema::raw_events`]; the builder starts empty.
-    pub fn finish(&mut self) -> Result<RecordBatch, LakeError> {
+    fn finish(&mut self) -> Result<RecordBatch, LakeError> {
         let mut columns: Vec<ArrayRef> = vec![Arc::new(self.log_offset.finish())];
         columns.extend(self.ids.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
         for builder in [&mut self.event_time, &mut self.received_at, &mut self.sent_at, &mut self.original_timestamp] {
