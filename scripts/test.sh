@@ -11,4 +11,4 @@ cargo test --workspace --locked
 
 export FOOTFALL_BIN="$CARGO_TARGET_DIR/debug/footfall"
 VENV="${FOOTFALL_VENV:-$HOME/.cache/footfall-venv}"
-"$VENV/bin/python" -m pytest -q tests/sdk
+"$VENV/bin/python" -m pytest -q tests
