@@ -36,4 +36,18 @@ pub enum LakeError {
         /// What is wrong with it.
         reason: String,
     },
+    /// A table the operation needs is not in the lake.
+    #[error("the lake has no table `{0}` (load it first: `footfall lake load`)")]
+    MissingTable(String),
+    /// No transform has this name.
+    #[error("no transform is called `{0}` (see `footfall jobs list`)")]
+    UnknownTransform(String),
+    /// A transform's query does not give what a job can write.
+    #[error("transform `{name}`: {reason}")]
+    BadTransform {
+        /// The transform.
+        name: String,
+        /// What is wrong.
+        reason: String,
+    },
 }

@@ -1,25 +1,32 @@
-//! footfall's lakehouse: the bronze Delta Lake tables written from the event log.
+//! footfall's lakehouse: Delta Lake tables written from the event log, read with SQL.
 //!
-//! This first part holds the tables' schemas and the conversion of stored log records into
-//! Arrow record batches ([`RawEventsBuilder`], [`DeadLettersBuilder`]). The columns are
-//! standard Delta types (strings, UTC microsecond timestamps, dates), so Spark, DuckDB,
-//! Polars and Snowflake read them as they are. Arrow comes through `deltalake`'s re-export,
-//! so the tree holds one Arrow version.
+//! The loader ([`Loader`]) turns stored log records into Arrow record batches
+//! ([`RawEventsBuilder`], [`DeadLettersBuilder`]) and commits them exactly once; [`sql`] runs
+//! read-only DataFusion queries over every table; [`transform`] builds the gold tables from
+//! SQL files; [`maintenance`] compacts, vacuums and erases people. The columns are standard
+//! Delta types (strings, UTC microsecond timestamps, dates), so Spark, DuckDB, Polars and
+//! Snowflake read the tables as they are. Arrow, Parquet and DataFusion come through
+//! `deltalake`'s re-exports, so the tree holds one version of each.
 
 pub mod dead_letters;
 pub mod error;
 pub mod loader;
+pub mod location;
+pub mod maintenance;
 pub mod raw_events;
 pub mod rows;
 pub mod schema;
 pub mod sql;
 pub mod table;
+pub mod transform;
 
-pub use deltalake::arrow;
+pub use deltalake::{arrow, parquet};
 
 pub use dead_letters::DeadLettersBuilder;
 pub use error::LakeError;
 pub use loader::{LoadReport, Loader, LOADER_APP_ID};
+pub use location::Lake;
 pub use raw_events::RawEventsBuilder;
 pub use rows::TableRows;
 pub use table::LakeTable;
+pub use transform::{Interval, JobReport, Transform};

@@ -7,12 +7,12 @@
 
 use crate::dead_letters::DeadLettersBuilder;
 use crate::error::LakeError;
+use crate::location::Lake;
 use crate::raw_events::RawEventsBuilder;
 use crate::rows::TableRows;
 use crate::schema;
-use crate::table::{table_url, LakeTable};
+use crate::table::LakeTable;
 use footfall_log::LogReader;
-use std::path::Path;
 
 /// The application id of the loader's `txn` actions.
 pub const LOADER_APP_ID: &str = "footfall-loader";
@@ -42,18 +42,11 @@ pub struct Loader {
 }
 
 impl Loader {
-    /// Opens (creating) `raw_events` and `dead_letters` under `lake_dir`.
-    pub async fn open(lake_dir: &Path) -> Result<Self, LakeError> {
-        let raw_events = LakeTable::open(
-            "raw_events",
-            table_url(&lake_dir.join("raw_events"))?,
-            schema::raw_events(),
-            &[schema::RAW_EVENTS_PARTITION],
-        )
-        .await?;
-        let dead_letters =
-            LakeTable::open("dead_letters", table_url(&lake_dir.join("dead_letters"))?, schema::dead_letters(), &[])
-                .await?;
+    /// Opens (creating) `raw_events` and `dead_letters` in `lake`.
+    pub async fn open(lake: &Lake) -> Result<Self, LakeError> {
+        let raw_events =
+            LakeTable::open(lake, schema::RAW_EVENTS, schema::raw_events(), &[schema::RAW_EVENTS_PARTITION]).await?;
+        let dead_letters = LakeTable::open(lake, schema::DEAD_LETTERS, schema::dead_letters(), &[]).await?;
         Ok(Self { raw_events, dead_letters, max_batch_rows: MAX_BATCH_ROWS })
     }
 

@@ -9,6 +9,15 @@ pub fn timestamp_type() -> DataType {
     DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
 }
 
+/// The bronze table of every message as received.
+pub const RAW_EVENTS: &str = "raw_events";
+
+/// The bronze table of what the collector refused.
+pub const DEAD_LETTERS: &str = "dead_letters";
+
+/// The bronze tables, loaded from the event log.
+pub const BRONZE_TABLES: &[&str] = &[RAW_EVENTS, DEAD_LETTERS];
+
 /// The partition column of `raw_events`: the event's UTC date.
 pub const RAW_EVENTS_PARTITION: &str = "event_date";
 

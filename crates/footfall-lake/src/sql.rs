@@ -1,30 +1,51 @@
-//! Read-only SQL over the lake's tables, on DataFusion.
+//! Read-only SQL over the lake's tables, on DataFusion, with JSON functions for the
+//! `properties`, `traits` and `context` columns (`json_get_str(properties, 'sku')`, …).
 
 use crate::error::LakeError;
-use crate::table::table_url;
+use crate::location::Lake;
+use crate::schema::BRONZE_TABLES;
+use crate::transform::Transform;
 use deltalake::arrow::record_batch::RecordBatch;
 use deltalake::datafusion::execution::context::{SQLOptions, SessionContext};
-use deltalake::DeltaTable;
-use std::path::Path;
 
-/// The tables a query can name, each a directory of the lake.
-pub const TABLES: &[&str] = &["raw_events", "dead_letters"];
+/// What a query may do: read. DDL (`CREATE`, `DROP`), DML (`INSERT`, `UPDATE`, `DELETE`,
+/// `COPY`) and statements (`SET`) are refused with DataFusion's own message.
+pub fn read_only() -> SQLOptions {
+    SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false)
+}
 
-/// Runs `query` against every table present under `lake_dir`. Only queries run: DDL (`CREATE`,
-/// `DROP`), DML (`INSERT`, `UPDATE`, `DELETE`, `COPY`) and statements (`SET`) are refused with
-/// DataFusion's own message.
-pub async fn query(lake_dir: &Path, query: &str) -> Result<Vec<RecordBatch>, LakeError> {
-    let ctx = SessionContext::new();
-    for name in TABLES {
-        let dir = lake_dir.join(name);
-        if !dir.join("_delta_log").is_dir() {
-            continue;
+/// The names of the lake's tables: the bronze ones and the built-in transforms' outputs, and
+/// for a local lake every folder that holds a Delta table (user transforms included).
+pub fn table_names(lake: &Lake) -> Vec<String> {
+    let mut names: Vec<String> = BRONZE_TABLES.iter().map(|n| n.to_string()).collect();
+    names.extend(Transform::builtin().into_iter().map(|t| t.name));
+    if let Some(entries) = lake.local_dir().and_then(|dir| std::fs::read_dir(dir).ok()) {
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if entry.path().join("_delta_log").is_dir() && !names.contains(&name) {
+                names.push(name);
+            }
         }
-        let table = DeltaTable::try_from_url(table_url(&dir)?).await?;
-        table.update_datafusion_session(&ctx.state())?;
-        ctx.register_table(*name, table.table_provider().await?)?;
     }
-    let read_only = SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false);
-    let frame = ctx.sql_with_options(query, read_only).await?;
+    names
+}
+
+/// A DataFusion session with every existing table of `lake` registered by name, and the JSON
+/// functions.
+pub async fn session(lake: &Lake) -> Result<SessionContext, LakeError> {
+    let mut ctx = SessionContext::new();
+    datafusion_functions_json::register_all(&mut ctx)?;
+    for name in table_names(lake) {
+        let Some(table) = lake.open_table(&name).await? else { continue };
+        table.update_datafusion_session(&ctx.state())?;
+        ctx.register_table(name.as_str(), table.table_provider().await?)?;
+    }
+    Ok(ctx)
+}
+
+/// Runs `query`, read-only, against every table of `lake`.
+pub async fn query(lake: &Lake, query: &str) -> Result<Vec<RecordBatch>, LakeError> {
+    let ctx = session(lake).await?;
+    let frame = ctx.sql_with_options(query, read_only()).await?;
     Ok(frame.collect().await?)
 }

@@ -4,17 +4,17 @@
 //! Delta sink exactly-once.
 
 use crate::error::LakeError;
+use crate::location::Lake;
 use deltalake::arrow::datatypes::SchemaRef;
 use deltalake::arrow::record_batch::RecordBatch;
 use deltalake::kernel::transaction::CommitProperties;
 use deltalake::kernel::Transaction;
 use deltalake::protocol::SaveMode;
-use deltalake::DeltaTable;
-use std::path::Path;
+use deltalake::{DeltaTable, DeltaTableBuilder};
 
 /// A lake table and what it takes to append to it.
 pub struct LakeTable {
-    name: &'static str,
+    name: String,
     table: DeltaTable,
     partitions: Vec<String>,
 }
@@ -25,45 +25,29 @@ impl std::fmt::Debug for LakeTable {
     }
 }
 
-/// The URL of a local table directory (created if missing).
-pub fn table_url(dir: &Path) -> Result<url::Url, LakeError> {
-    std::fs::create_dir_all(dir).map_err(|e| LakeError::Io { path: dir.to_path_buf(), source: e })?;
-    let absolute = dir.canonicalize().map_err(|e| LakeError::Io { path: dir.to_path_buf(), source: e })?;
-    url::Url::from_directory_path(&absolute).map_err(|_| LakeError::BadLocation(absolute.display().to_string()))
-}
-
 impl LakeTable {
-    /// Opens the table at `url`, creating it empty with `schema` and `partitions` if it does
-    /// not exist yet.
-    pub async fn open(
-        name: &'static str,
-        url: url::Url,
-        schema: SchemaRef,
-        partitions: &[&str],
-    ) -> Result<Self, LakeError> {
-        let exists = url.to_file_path().map_or(true, |dir| dir.join("_delta_log").is_dir());
-        let mut table = if exists {
-            DeltaTable::try_from_url(url).await?
-        } else {
-            // A new table: no need to look for a log that is not there (the kernel would
-            // report that as an error).
-            deltalake::DeltaTableBuilder::from_url(url)?.build()?
-        };
+    /// Opens table `name` of `lake`, creating it empty with `schema` and `partitions` if it
+    /// does not exist yet.
+    pub async fn open(lake: &Lake, name: &str, schema: SchemaRef, partitions: &[&str]) -> Result<Self, LakeError> {
         let partitions: Vec<String> = partitions.iter().map(|p| p.to_string()).collect();
-        if table.version().is_none() {
-            table = table
-                .write(vec![RecordBatch::new_empty(schema)])
-                .with_save_mode(SaveMode::Append)
-                .with_partition_columns(partitions.clone())
-                .with_table_name(name)
-                .await?;
-        }
-        Ok(Self { name, table, partitions })
+        let table = match lake.open_table(name).await? {
+            Some(table) => table,
+            None => {
+                DeltaTableBuilder::from_url(lake.table_url(name)?)?
+                    .build()?
+                    .write(vec![RecordBatch::new_empty(schema)])
+                    .with_save_mode(SaveMode::Append)
+                    .with_partition_columns(partitions.clone())
+                    .with_table_name(name)
+                    .await?
+            }
+        };
+        Ok(Self { name: name.to_owned(), table, partitions })
     }
 
     /// The table's name in SQL.
-    pub fn name(&self) -> &'static str {
-        self.name
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
     /// The Delta table.

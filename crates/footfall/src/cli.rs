@@ -31,12 +31,21 @@ pub enum Command {
     Simulate(SimulateArgs),
     /// Run a read-only SQL query (DataFusion) over the lake's tables.
     Sql(SqlArgs),
-    /// Manage the lake: load it from the event log.
+    /// Manage the lake: load it from the event log, compact it, vacuum it.
     Lake {
         /// What to do.
         #[command(subcommand)]
         command: LakeCommand,
     },
+    /// Run the SQL transforms that build the gold tables.
+    Jobs {
+        /// What to do.
+        #[command(subcommand)]
+        command: JobsCommand,
+    },
+    /// Erase a person from every lake table (GDPR): their rows are deleted now, and their data
+    /// files removed by the next `footfall lake vacuum`.
+    Forget(ForgetArgs),
     /// Inspect the embedded event log.
     Log {
         /// What to inspect.
@@ -136,9 +145,51 @@ pub struct SqlArgs {
     /// Data directory (default: `data` in footfall.toml, else ./footfall-data).
     #[arg(long, env = "FOOTFALL_DATA")]
     pub data: Option<PathBuf>,
-    /// How to print the result.
+    /// How to print the result (`parquet` needs `--output`).
     #[arg(long, value_enum, default_value_t = crate::output::Format::Table)]
     pub format: crate::output::Format,
+    /// Write the result to this file instead of stdout.
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+}
+
+/// `footfall forget`.
+#[derive(Debug, Args)]
+pub struct ForgetArgs {
+    /// The user id (`userId`) of the person to erase.
+    #[arg(long = "user")]
+    pub user: String,
+    /// Data directory (default: `data` in footfall.toml, else ./footfall-data).
+    #[arg(long, env = "FOOTFALL_DATA")]
+    pub data: Option<PathBuf>,
+}
+
+/// `footfall jobs ...`.
+#[derive(Debug, Subcommand)]
+pub enum JobsCommand {
+    /// List the transforms: built-in ones and those in `[lake] transforms`.
+    List {
+        /// A folder of `LAYER/NAME.sql` transforms (default: `[lake] transforms`).
+        #[arg(long, env = "FOOTFALL_LAKE_TRANSFORMS")]
+        transforms: Option<PathBuf>,
+    },
+    /// Run one transform: by default over the days that got new data since its last run.
+    Run {
+        /// The transform (its file name without `.sql`).
+        name: String,
+        /// Rebuild from this day (YYYY-MM-DD) instead of only the new data; needs `--to`.
+        #[arg(long, requires = "to")]
+        from: Option<chrono::NaiveDate>,
+        /// Rebuild up to this day, included; needs `--from`.
+        #[arg(long, requires = "from")]
+        to: Option<chrono::NaiveDate>,
+        /// Data directory (default: `data` in footfall.toml, else ./footfall-data).
+        #[arg(long, env = "FOOTFALL_DATA")]
+        data: Option<PathBuf>,
+        /// A folder of `LAYER/NAME.sql` transforms (default: `[lake] transforms`).
+        #[arg(long, env = "FOOTFALL_LAKE_TRANSFORMS")]
+        transforms: Option<PathBuf>,
+    },
 }
 
 /// `footfall lake ...`.
@@ -153,6 +204,26 @@ pub enum LakeCommand {
         /// Log records per commit at most.
         #[arg(long, default_value_t = footfall_lake::loader::MAX_BATCH_ROWS)]
         batch_rows: usize,
+    },
+    /// Compact the small files of a table (every table when none is named) into larger ones.
+    Optimize {
+        /// The table (default: all).
+        table: Option<String>,
+        /// Data directory (default: `data` in footfall.toml, else ./footfall-data).
+        #[arg(long, env = "FOOTFALL_DATA")]
+        data: Option<PathBuf>,
+    },
+    /// Delete data files that no table version younger than the retention needs.
+    Vacuum {
+        /// The table (default: all).
+        table: Option<String>,
+        /// Keep files that versions of the last this-many hours need (Delta's default: 168).
+        /// 0 removes deleted rows' files at once (after `footfall forget`).
+        #[arg(long, default_value_t = 168.0)]
+        retain_hours: f64,
+        /// Data directory (default: `data` in footfall.toml, else ./footfall-data).
+        #[arg(long, env = "FOOTFALL_DATA")]
+        data: Option<PathBuf>,
     },
 }
 

@@ -22,6 +22,29 @@ pub struct FootfallConfig {
     pub collector: CollectorConfig,
     /// The embedded event log.
     pub log: LogSettings,
+    /// The lakehouse.
+    pub lake: LakeSettings,
+    /// The query API.
+    pub api: ApiSettings,
+}
+
+/// `[lake]`: where the Delta tables live and where user transforms are.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct LakeSettings {
+    /// A directory or object-store URL (`s3://bucket/prefix`, `gs://…`, `az://…`); empty for
+    /// `lake` under the data directory.
+    pub location: String,
+    /// A folder of `LAYER/NAME.sql` transforms besides the built-in ones; empty for none.
+    pub transforms: String,
+}
+
+/// `[api]`: the query API under `/api/v1/`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiSettings {
+    /// Bearer token every API request must carry. Empty: the API answers loopback clients only.
+    pub token: String,
 }
 
 /// `[log]`: the embedded event log.
@@ -72,6 +95,26 @@ impl FootfallConfig {
     /// The data directory: the flag's, else the file's, else [`DEFAULT_DATA_DIR`].
     pub fn data_dir(&self, flag: Option<&Path>) -> PathBuf {
         flag.map(Path::to_path_buf).or_else(|| self.data.clone()).unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR))
+    }
+
+    /// The lake: `[lake] location` when set, else `lake` under `data`.
+    pub fn lake(&self, data: &Path) -> anyhow::Result<footfall_lake::Lake> {
+        let lake = if self.lake.location.is_empty() {
+            footfall_lake::Lake::local(&data.join("lake"))
+        } else {
+            footfall_lake::Lake::at(&self.lake.location)
+        };
+        lake.context("opening the lake location")
+    }
+
+    /// The folder of user transforms, if one is configured.
+    pub fn transforms_dir(&self) -> Option<PathBuf> {
+        (!self.lake.transforms.is_empty()).then(|| PathBuf::from(&self.lake.transforms))
+    }
+
+    /// The API token, if one is configured.
+    pub fn api_token(&self) -> Option<String> {
+        (!self.api.token.is_empty()).then(|| self.api.token.clone())
     }
 
     /// Reads `path`, or `./footfall.toml` when no path is given and it exists, else defaults.

@@ -1,5 +1,6 @@
-//! Printing query results: an aligned table for people, CSV and JSON for programs. JSON is one
-//! document, an array of row objects, and nothing else goes to stdout.
+//! Printing query results: an aligned table for people, CSV and JSON for programs, Parquet
+//! for other engines. JSON is one document, an array of row objects, and nothing else goes to
+//! stdout.
 
 use anyhow::Context;
 use clap::ValueEnum;
@@ -19,6 +20,68 @@ pub enum Format {
     Csv,
     /// One JSON array of row objects.
     Json,
+    /// A Parquet file (needs `--output`).
+    Parquet,
+}
+
+/// A result column: its name and its Arrow type.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Column {
+    /// Column name.
+    pub name: String,
+    /// Its type: `string`, `integer`, `float`, `decimal`, `boolean`, `date`, `timestamp`,
+    /// else Arrow's own name for it.
+    #[serde(rename = "type")]
+    pub data_type: String,
+}
+
+/// A short, engine-neutral name of an Arrow type.
+fn type_name(data_type: &DataType) -> String {
+    match data_type {
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => "string".into(),
+        t if t.is_integer() => "integer".into(),
+        t if t.is_floating() => "float".into(),
+        DataType::Decimal32(..) | DataType::Decimal64(..) | DataType::Decimal128(..) | DataType::Decimal256(..) => {
+            "decimal".into()
+        }
+        DataType::Boolean => "boolean".into(),
+        DataType::Date32 | DataType::Date64 => "date".into(),
+        DataType::Timestamp(..) => "timestamp".into(),
+        DataType::Dictionary(_, value) => type_name(value),
+        other => other.to_string(),
+    }
+}
+
+/// The results as columns and one JSON object per row.
+pub fn json_rows(batches: &[RecordBatch]) -> anyhow::Result<(Vec<Column>, Vec<Value>)> {
+    let Cells { names, types, rows } = cells(batches)?;
+    let objects = rows
+        .into_iter()
+        .map(|row| {
+            let object: Map<String, Value> = names
+                .iter()
+                .zip(&types)
+                .zip(row)
+                .map(|((name, data_type), cell)| (name.clone(), json_value(cell, data_type)))
+                .collect();
+            Value::Object(object)
+        })
+        .collect();
+    let columns = names.into_iter().zip(types).map(|(name, t)| Column { name, data_type: type_name(&t) }).collect();
+    Ok((columns, objects))
+}
+
+/// Writes `batches` as a Parquet file at `path`, with their schema.
+pub fn write_parquet(batches: &[RecordBatch], path: &std::path::Path) -> anyhow::Result<()> {
+    use footfall_lake::parquet::arrow::ArrowWriter;
+    let Some(first) = batches.first() else { anyhow::bail!("the query returned no schema to write") };
+    let file = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    let mut writer = ArrowWriter::try_new(file, first.schema(), None).context("starting the Parquet file")?;
+    for batch in batches {
+        writer.write(batch).context("writing Parquet")?;
+    }
+    writer.close().context("finishing the Parquet file")?;
+    Ok(())
 }
 
 /// Query results as text: column names and types, and rows of display strings (`None` for
@@ -61,9 +124,9 @@ fn cells(batches: &[RecordBatch]) -> anyhow::Result<Cells> {
 
 /// Writes `batches` to `out` in `format`.
 pub fn print(batches: &[RecordBatch], format: Format, out: &mut dyn Write) -> anyhow::Result<()> {
-    let Cells { names, types, rows } = cells(batches)?;
     match format {
         Format::Table => {
+            let Cells { names, rows, .. } = cells(batches)?;
             let mut widths: Vec<usize> = names.iter().map(|n| n.chars().count()).collect();
             for row in &rows {
                 for (w, cell) in widths.iter_mut().zip(row) {
@@ -81,6 +144,7 @@ pub fn print(batches: &[RecordBatch], format: Format, out: &mut dyn Write) -> an
             writeln!(out, "({} rows)", rows.len())?;
         }
         Format::Csv => {
+            let Cells { names, rows, .. } = cells(batches)?;
             let quote = |s: &str| {
                 if s.contains([',', '"', '\n', '\r']) {
                     format!("\"{}\"", s.replace('"', "\"\""))
@@ -98,21 +162,11 @@ pub fn print(batches: &[RecordBatch], format: Format, out: &mut dyn Write) -> an
             }
         }
         Format::Json => {
-            let objects: Vec<Value> = rows
-                .into_iter()
-                .map(|row| {
-                    let object: Map<String, Value> = names
-                        .iter()
-                        .zip(&types)
-                        .zip(row)
-                        .map(|((name, data_type), cell)| (name.clone(), json_value(cell, data_type)))
-                        .collect();
-                    Value::Object(object)
-                })
-                .collect();
+            let (_, objects) = json_rows(batches)?;
             serde_json::to_writer(&mut *out, &objects)?;
             writeln!(out)?;
         }
+        Format::Parquet => anyhow::bail!("Parquet is written to a file: give --output FILE"),
     }
     Ok(())
 }

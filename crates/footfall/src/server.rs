@@ -1,11 +1,12 @@
-//! Starting and stopping every role of one process: the embedded log and the collector's
-//! HTTP server. `serve` and `demo` both use it.
+//! Starting and stopping every role of one process: the embedded log, the collector's HTTP
+//! server with the query API beside it, and the lake loader. `serve` and `demo` both use it.
 
 use anyhow::Context;
 use footfall_collector::{router, Collector, CollectorConfig};
+use footfall_lake::Lake;
 use footfall_log::{EmbeddedLog, LogConfig};
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::sync::watch;
 
@@ -23,15 +24,36 @@ pub struct RunningServer {
     stop_loader: watch::Sender<bool>,
 }
 
-/// Opens the logs under `data/log/` and serves the collector on `listen`. With
-/// `fallback_to_free_port`, a taken port is replaced by a free one (the demo must just run).
-pub async fn start(
-    data: &Path,
-    listen: SocketAddr,
-    fallback_to_free_port: bool,
-    collector_config: CollectorConfig,
-    log_config: LogConfig,
-) -> anyhow::Result<RunningServer> {
+/// What a server runs with.
+pub struct ServerOptions {
+    /// The data directory (the logs live in `log/` under it).
+    pub data: PathBuf,
+    /// Where to listen.
+    pub listen: SocketAddr,
+    /// Take a free port if `listen`'s is taken (the demo must just run).
+    pub fallback_to_free_port: bool,
+    /// The collector's settings.
+    pub collector: CollectorConfig,
+    /// The embedded log's settings.
+    pub log: LogConfig,
+    /// The lake the loader fills and the API queries.
+    pub lake: Lake,
+    /// The query API's bearer token, if any.
+    pub api_token: Option<String>,
+}
+
+/// Opens the logs under `data/log/`, serves the collector and the query API on `listen`, and
+/// loads the lake in the background.
+pub async fn start(options: ServerOptions) -> anyhow::Result<RunningServer> {
+    let ServerOptions {
+        data,
+        listen,
+        fallback_to_free_port,
+        collector: collector_config,
+        log: log_config,
+        lake,
+        api_token,
+    } = options;
     let log_dir = data.join("log");
     let events = Arc::new(EmbeddedLog::open(&log_dir.join("events"), log_config).context("opening the event log")?);
     let dead_letters =
@@ -57,7 +79,8 @@ pub async fn start(
         Arc::clone(&events) as Arc<dyn footfall_log::EventSink>,
         Arc::clone(&dead_letters) as Arc<dyn footfall_log::EventSink>,
     ));
-    let app = router(Arc::clone(&collector)).into_make_service_with_connect_info::<SocketAddr>();
+    let api = crate::api::router(crate::api::ApiState { lake: lake.clone(), token: api_token });
+    let app = router(Arc::clone(&collector)).merge(api).into_make_service_with_connect_info::<SocketAddr>();
     let (stop, mut stopped) = watch::channel(false);
     let task = tokio::spawn(async move {
         axum::serve(listener, app)
@@ -67,8 +90,7 @@ pub async fn start(
             .await
     });
     let (stop_loader, loader_stopped) = watch::channel(false);
-    let loader =
-        tokio::spawn(run_loader(data.join("lake"), Arc::clone(&events), Arc::clone(&dead_letters), loader_stopped));
+    let loader = tokio::spawn(run_loader(lake, Arc::clone(&events), Arc::clone(&dead_letters), loader_stopped));
     Ok(RunningServer { addr, collector, events, dead_letters, stop, task, loader, stop_loader })
 }
 
@@ -96,7 +118,7 @@ impl RunningServer {
 /// A failed pass is logged and retried: the tables say where loading stands, so nothing is
 /// lost or loaded twice.
 async fn run_loader(
-    lake: std::path::PathBuf,
+    lake: Lake,
     events: Arc<EmbeddedLog>,
     dead_letters: Arc<EmbeddedLog>,
     mut stop: watch::Receiver<bool>,
@@ -105,7 +127,7 @@ async fn run_loader(
         match footfall_lake::Loader::open(&lake).await {
             Ok(loader) => break loader,
             Err(e) => {
-                tracing::error!(error = %e, lake = %lake.display(), "cannot open the lake; retrying");
+                tracing::error!(error = %e, lake = %lake.root(), "cannot open the lake; retrying");
                 tokio::select! {
                     _ = tokio::time::sleep(std::time::Duration::from_secs(5)) => {},
                     _ = stop.wait_for(|s| *s) => return,

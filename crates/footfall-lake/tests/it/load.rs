@@ -1,11 +1,11 @@
 use crate::write_simulated_log;
 use deltalake::arrow::array::{Array, AsArray};
 use deltalake::arrow::datatypes::Int64Type;
-use footfall_lake::{sql, Loader};
+use footfall_lake::{sql, Lake, Loader};
 use footfall_log::{EmbeddedLog, LogConfig};
 use std::collections::HashMap;
 
-async fn count(lake: &std::path::Path, table: &str) -> i64 {
+async fn count(lake: &Lake, table: &str) -> i64 {
     let batches = sql::query(lake, &format!("SELECT count(*) AS n FROM {table}")).await.expect("count");
     batches[0].column(0).as_primitive::<Int64Type>().value(0)
 }
@@ -15,7 +15,7 @@ async fn every_logged_message_lands_once_with_its_values_and_a_reload_adds_nothi
     let dir = tempfile::tempdir().expect("tempdir");
     let (events_log, stored) = write_simulated_log(&dir.path().join("events"), 3_000).await;
     let dead_log = EmbeddedLog::open(&dir.path().join("dead"), LogConfig::default()).expect("dead log");
-    let lake = dir.path().join("lake");
+    let lake = Lake::local(&dir.path().join("lake")).expect("lake");
     let mut loader = Loader::open(&lake).await.expect("open lake");
     let events_from = |offset| events_log.reader(offset);
     let dead_from = |offset| dead_log.reader(offset);
@@ -74,17 +74,18 @@ async fn data_files_of_a_batch_that_never_committed_are_not_counted() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (events_log, _) = write_simulated_log(&dir.path().join("events"), 500).await;
     let dead_log = EmbeddedLog::open(&dir.path().join("dead"), LogConfig::default()).expect("dead log");
-    let lake = dir.path().join("lake");
+    let lake_dir = dir.path().join("lake");
+    let lake = Lake::local(&lake_dir).expect("lake");
     let other = dir.path().join("other-lake");
     // Write the same batch into another table, then copy its data files (not its commit) over.
-    let mut elsewhere = Loader::open(&other).await.expect("open");
+    let mut elsewhere = Loader::open(&Lake::local(&other).expect("lake")).await.expect("open");
     elsewhere.load_available(&|o| events_log.reader(o), &|o| dead_log.reader(o)).await.expect("load");
     let mut loader = Loader::open(&lake).await.expect("open lake");
     let mut copied = 0;
     for entry in walk(&other.join("raw_events")) {
         if entry.extension().is_some_and(|e| e == "parquet") {
             let relative = entry.strip_prefix(other.join("raw_events")).expect("inside");
-            let target = lake.join("raw_events").join(relative);
+            let target = lake_dir.join("raw_events").join(relative);
             std::fs::create_dir_all(target.parent().expect("parent")).expect("mkdir");
             std::fs::copy(&entry, &target).expect("copy");
             copied += 1;

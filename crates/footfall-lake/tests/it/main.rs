@@ -2,7 +2,9 @@
 //! back with SQL.
 
 mod load;
+mod maintenance;
 mod sql_guard;
+mod transform;
 
 use chrono::{DateTime, Utc};
 use footfall_event::{format_timestamp, Message, Stamp};
@@ -10,14 +12,13 @@ use footfall_log::{EmbeddedLog, EventSink, LogConfig, Record};
 use footfall_sim::{SimConfig, Simulator};
 use serde_json::Value;
 
-/// Writes `n` simulated, normalized messages to a new log in `dir`; returns them as JSON.
-pub async fn write_simulated_log(dir: &std::path::Path, n: usize) -> (EmbeddedLog, Vec<Value>) {
-    let log = EmbeddedLog::open(dir, LogConfig::default()).expect("open log");
-    let start: DateTime<Utc> = DateTime::parse_from_rfc3339("2026-11-01T00:00:00Z").expect("time").with_timezone(&Utc);
+/// `n` simulated messages of `users` shoppers from `start`, normalized as the collector stores
+/// them (received 40 days after `start`).
+pub fn simulated_messages(seed: u64, users: u32, start: &str, n: usize) -> Vec<Value> {
+    let start: DateTime<Utc> = DateTime::parse_from_rfc3339(start).expect("time").with_timezone(&Utc);
     let received = format_timestamp(start + chrono::Duration::days(40));
     let mut stored = Vec::new();
-    let mut records = Vec::new();
-    for event in Simulator::new(SimConfig::new(3, 300, start)).take(n) {
+    for event in Simulator::new(SimConfig::new(seed, users, start)).take(n) {
         let time = event.time;
         let text = event.into_message(time).to_string();
         let message = Message::parse(&text).expect("simulated message parses");
@@ -25,10 +26,28 @@ pub async fn write_simulated_log(dir: &std::path::Path, n: usize) -> (EmbeddedLo
         let stamp = Stamp { received_at: &received, ..Stamp::default() };
         let normalized = message.normalize(&valid, &stamp, || "unused".into());
         stored.push(serde_json::from_slice(&normalized.json).expect("json"));
-        records.push(Record { key: normalized.key.into_bytes(), value: normalized.json, timestamp_ms: 0 });
     }
+    stored
+}
+
+/// Appends stored messages to `log`, as the collector would.
+pub async fn append_messages(log: &EmbeddedLog, messages: &[Value]) {
+    let records: Vec<Record> = messages
+        .iter()
+        .map(|m| {
+            let key = m["userId"].as_str().or(m["anonymousId"].as_str()).unwrap_or_default();
+            Record { key: key.as_bytes().to_vec(), value: serde_json::to_vec(m).expect("json"), timestamp_ms: 0 }
+        })
+        .collect();
     for chunk in records.chunks(500) {
         log.append(chunk.to_vec()).expect("queued").await.expect("durable");
     }
+}
+
+/// Writes `n` simulated, normalized messages to a new log in `dir`; returns them as JSON.
+pub async fn write_simulated_log(dir: &std::path::Path, n: usize) -> (EmbeddedLog, Vec<Value>) {
+    let log = EmbeddedLog::open(dir, LogConfig::default()).expect("open log");
+    let stored = simulated_messages(3, 300, "2026-11-01T00:00:00Z", n);
+    append_messages(&log, &stored).await;
     (log, stored)
 }

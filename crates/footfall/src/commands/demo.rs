@@ -4,7 +4,7 @@
 use crate::cli::DemoArgs;
 use crate::commands::simulate::{live, BatchSender, Output};
 use crate::config::FootfallConfig;
-use crate::server::{generate_write_key, shutdown_signal, start};
+use crate::server::{generate_write_key, shutdown_signal, start, ServerOptions};
 use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
 
@@ -21,7 +21,16 @@ pub async fn run(args: DemoArgs, config: FootfallConfig) -> anyhow::Result<()> {
     let mut collector = config.collector.clone();
     collector.write_keys.push(write_key.clone());
     let listen = args.listen.unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8080)));
-    let server = start(&data, listen, args.listen.is_none(), collector, config.log.to_log_config()).await?;
+    let server = start(ServerOptions {
+        data: data.clone(),
+        listen,
+        fallback_to_free_port: args.listen.is_none(),
+        collector,
+        log: config.log.to_log_config(),
+        lake: config.lake(&data)?,
+        api_token: config.api_token(),
+    })
+    .await?;
     let url = format!("http://{}", server.addr);
     println!("footfall demo running at {url}");
     println!("  data directory: {}", data.display());
@@ -30,6 +39,10 @@ pub async fn run(args: DemoArgs, config: FootfallConfig) -> anyhow::Result<()> {
         "  query the lake: footfall sql \"SELECT event, count(*) AS n FROM raw_events GROUP BY event\" --data {}",
         data.display()
     );
+    match config.api_token() {
+        Some(_) => println!("  query API:      {url}/api/v1/sql (bearer token from [api] token)"),
+        None => println!("  query API:      {url}/api/v1/sql (open to this machine only; no token set)"),
+    }
     println!("  simulating {} events/s; Ctrl-C to stop", args.rate);
 
     let sender = BatchSender::new(&url, &write_key)?;

@@ -1,16 +1,29 @@
-//! `footfall sql` and `footfall lake ...`: the lake from the command line.
+//! `footfall sql`, `footfall lake ...`, `footfall jobs ...` and `footfall forget`: the lake
+//! from the command line.
 
-use crate::cli::{LakeCommand, SqlArgs};
+use crate::cli::{ForgetArgs, JobsCommand, LakeCommand, SqlArgs};
 use crate::config::FootfallConfig;
+use crate::output::Format;
 use anyhow::Context;
-use footfall_lake::Loader;
+use footfall_lake::{maintenance, Interval, Loader, Transform};
 use footfall_log::LogReader;
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
 
 pub async fn sql(args: SqlArgs, config: &FootfallConfig) -> anyhow::Result<()> {
-    let lake = config.data_dir(args.data.as_deref()).join("lake");
+    let lake = config.lake(&config.data_dir(args.data.as_deref()))?;
     let batches = footfall_lake::sql::query(&lake, &args.query).await?;
-    let stdout = std::io::stdout();
-    crate::output::print(&batches, args.format, &mut stdout.lock())
+    match (&args.output, args.format) {
+        (Some(path), Format::Parquet) => crate::output::write_parquet(&batches, path),
+        (Some(path), format) => {
+            let file = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+            let mut out = std::io::BufWriter::new(file);
+            crate::output::print(&batches, format, &mut out)?;
+            out.flush().with_context(|| format!("writing {}", path.display()))
+        }
+        (None, format) => crate::output::print(&batches, format, &mut std::io::stdout().lock()),
+    }
 }
 
 pub async fn run(command: LakeCommand, config: &FootfallConfig) -> anyhow::Result<()> {
@@ -18,8 +31,8 @@ pub async fn run(command: LakeCommand, config: &FootfallConfig) -> anyhow::Resul
         LakeCommand::Load { data, batch_rows } => {
             let data = config.data_dir(data.as_deref());
             let log = data.join("log");
-            let mut loader =
-                Loader::open(&data.join("lake")).await.context("opening the lake")?.with_max_batch_rows(batch_rows);
+            let lake = config.lake(&data)?;
+            let mut loader = Loader::open(&lake).await.context("opening the lake")?.with_max_batch_rows(batch_rows);
             // Snapshot readers: safe beside a running server, and they never change the log.
             let events = |offset| LogReader::snapshot(&log.join("events"), offset);
             let dead = |offset| LogReader::snapshot(&log.join("dead-letters"), offset);
@@ -28,7 +41,91 @@ pub async fn run(command: LakeCommand, config: &FootfallConfig) -> anyhow::Resul
                 "loaded {} events and {} dead letters in {} commits ({} records left out)",
                 report.events, report.dead_letters, report.commits, report.skipped
             );
-            Ok(())
+        }
+        LakeCommand::Optimize { table, data } => {
+            let lake = config.lake(&config.data_dir(data.as_deref()))?;
+            for name in tables(&lake, table).await? {
+                let report = maintenance::optimize(&lake, &name).await.with_context(|| format!("optimizing {name}"))?;
+                eprintln!("{name}: compacted {} files into {}", report.files_removed, report.files_added);
+            }
+        }
+        LakeCommand::Vacuum { table, retain_hours, data } => {
+            anyhow::ensure!(retain_hours.is_finite() && retain_hours >= 0.0, "--retain-hours must be 0 or more");
+            let lake = config.lake(&config.data_dir(data.as_deref()))?;
+            let retain = Duration::from_secs_f64(retain_hours * 3600.0);
+            for name in tables(&lake, table).await? {
+                let deleted =
+                    maintenance::vacuum(&lake, &name, retain).await.with_context(|| format!("vacuuming {name}"))?;
+                eprintln!("{name}: deleted {deleted} files");
+            }
         }
     }
+    Ok(())
+}
+
+/// The named table, or every table the lake has.
+async fn tables(lake: &footfall_lake::Lake, named: Option<String>) -> anyhow::Result<Vec<String>> {
+    if let Some(name) = named {
+        return Ok(vec![name]);
+    }
+    let mut present = Vec::new();
+    for name in footfall_lake::sql::table_names(lake) {
+        if lake.open_table(&name).await?.is_some() {
+            present.push(name);
+        }
+    }
+    Ok(present)
+}
+
+pub async fn jobs(command: JobsCommand, config: &FootfallConfig) -> anyhow::Result<()> {
+    let dir = |flag: Option<PathBuf>| flag.or_else(|| config.transforms_dir());
+    match command {
+        JobsCommand::List { transforms } => {
+            let mut all = match dir(transforms) {
+                Some(dir) => Transform::from_dir(&dir)?,
+                None => Vec::new(),
+            };
+            let builtin: Vec<Transform> =
+                Transform::builtin().into_iter().filter(|b| !all.iter().any(|t| t.name == b.name)).collect();
+            all.extend(builtin);
+            for transform in all {
+                println!("{}/{}", transform.layer, transform.name);
+            }
+        }
+        JobsCommand::Run { name, from, to, data, transforms } => {
+            let lake = config.lake(&config.data_dir(data.as_deref()))?;
+            let transform = Transform::find(&name, dir(transforms).as_deref())?;
+            let interval = match (from, to) {
+                (Some(from), Some(to)) => {
+                    anyhow::ensure!(from <= to, "--from {from} is after --to {to}");
+                    Interval::Days { from, to }
+                }
+                _ => Interval::New,
+            };
+            let report = transform.run(&lake, interval).await.with_context(|| format!("running job {name}"))?;
+            match (report.days.first(), report.days.last()) {
+                (Some(first), Some(last)) => eprintln!(
+                    "{name}: rebuilt {} days ({first} to {last}) with {} rows",
+                    report.days.len(),
+                    report.rows
+                ),
+                _ => eprintln!("{name}: up to date, nothing new"),
+            }
+        }
+    }
+    Ok(())
+}
+
+pub async fn forget(args: ForgetArgs, config: &FootfallConfig) -> anyhow::Result<()> {
+    anyhow::ensure!(!args.user.is_empty(), "--user needs a user id");
+    let lake = config.lake(&config.data_dir(args.data.as_deref()))?;
+    let report = maintenance::forget(&lake, &args.user).await.context("erasing the person")?;
+    eprintln!("forgot {} (ids: {})", args.user, report.ids.join(", "));
+    for (table, rows) in &report.deleted {
+        eprintln!("  {table}: {rows} rows deleted");
+    }
+    eprintln!(
+        "their rows are gone from every query; run `footfall lake vacuum --retain-hours 0` to delete the old files too"
+    );
+    Ok(())
 }

@@ -15,6 +15,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Log { command } => log::run(command, &config),
         Command::Sql(args) => runtime()?.block_on(lake::sql(args, &config)),
         Command::Lake { command } => runtime()?.block_on(lake::run(command, &config)),
+        Command::Jobs { command } => runtime()?.block_on(lake::jobs(command, &config)),
+        Command::Forget(args) => runtime()?.block_on(lake::forget(args, &config)),
         Command::Serve(args) => runtime()?.block_on(serve::run(args, config)),
         Command::Demo(args) => runtime()?.block_on(demo::run(args, config)),
         Command::Simulate(args) => runtime()?.block_on(simulate::run(args)),

@@ -2,7 +2,7 @@
 
 use crate::cli::ServeArgs;
 use crate::config::FootfallConfig;
-use crate::server::{generate_write_key, shutdown_signal, start};
+use crate::server::{generate_write_key, shutdown_signal, start, ServerOptions};
 use std::net::SocketAddr;
 
 /// Default listen address (loopback: exposing the collector is a deliberate choice).
@@ -23,9 +23,25 @@ pub async fn run(args: ServeArgs, config: FootfallConfig) -> anyhow::Result<()> 
         None => DEFAULT_LISTEN.parse::<SocketAddr>()?,
     };
     let data = config.data_dir(args.server.data.as_deref());
-    let server = start(&data, listen, false, collector, config.log.to_log_config()).await?;
+    let lake = config.lake(&data)?;
+    let api_token = config.api_token();
+    let server = start(ServerOptions {
+        data: data.clone(),
+        listen,
+        fallback_to_free_port: false,
+        collector,
+        log: config.log.to_log_config(),
+        lake: lake.clone(),
+        api_token,
+    })
+    .await?;
     tracing::info!(addr = %server.addr, data = %data.display(), "footfall serving; Segment API at /v1/");
     eprintln!("footfall listening on http://{}", server.addr);
+    eprintln!("  lake: {}", lake.root());
+    match config.api_token() {
+        Some(_) => eprintln!("  query API: http://{}/api/v1/ (bearer token from [api] token)", server.addr),
+        None => eprintln!("  query API: http://{}/api/v1/ (no token set: loopback clients only)", server.addr),
+    }
     shutdown_signal().await;
     tracing::info!("shutting down: finishing requests, flushing the log");
     server.shutdown().await

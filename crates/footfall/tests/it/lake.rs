@@ -107,3 +107,132 @@ fn sql_refuses_writes_and_reports_bad_queries_without_panicking() {
         assert!(stderr.starts_with("error:") && !stderr.contains("panicked"), "{query}: {stderr}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sql_api_needs_the_token_and_answers_as_the_cli_does() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("footfall.toml");
+    std::fs::write(&config, "[api]\ntoken = \"s3cret\"\n").expect("config");
+    let config_arg = format!("--config={}", config.display());
+    let mut server = Server::start(&dir.path().join("data"), &[&config_arg]);
+    simulate_into(&server, "1", "30");
+    let data = dir.path().join("data");
+    // Wait for the loader (about once a second) to have everything.
+    let logged = dump(&data, false).len() as u64;
+    let query = "SELECT type, count(*) AS n FROM raw_events GROUP BY type ORDER BY type";
+    let endpoint = format!("{}/api/v1/sql", server.url);
+    let post = |token: Option<&str>, body: Value| {
+        let mut request = client().post(&endpoint).json(&body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let answer: Value = post(Some("s3cret"), json!({"query": "SELECT count(*) AS n FROM raw_events"}))
+            .await
+            .expect("send")
+            .json()
+            .await
+            .expect("json");
+        if answer["rows"][0]["n"].as_u64() == Some(logged) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the loader never caught up: {answer}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    for (token, why) in [(None, "missing"), (Some("wrong"), "wrong")] {
+        let response = post(token, json!({"query": query})).await.expect("send");
+        assert_eq!(response.status(), 401, "{why} token");
+        assert_eq!(response.headers()["www-authenticate"], "Bearer");
+        let body: Value = response.json().await.expect("json");
+        assert!(body["error"].as_str().expect("message").contains(why), "{body}");
+    }
+    let response = post(Some("s3cret"), json!({"query": query})).await.expect("send");
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(body["rows"], Value::Array(sql(&data, query)), "the API and the CLI agree");
+    assert_eq!(body["columns"], json!([{"name": "type", "type": "string"}, {"name": "n", "type": "integer"}]));
+    assert_eq!(body["row_count"], body["rows"].as_array().expect("rows").len());
+
+    for (body, expected) in [
+        (json!({"query": "DROP TABLE raw_events"}), "not supported"),
+        (json!({"query": "SELECT nope FROM raw_events"}), "nope"),
+        (json!({"sql": "SELECT 1"}), "query"),
+    ] {
+        let response = post(Some("s3cret"), body.clone()).await.expect("send");
+        assert_eq!(response.status(), 400, "{body}");
+        let answer: Value = response.json().await.expect("json");
+        assert!(answer["error"].as_str().expect("message").contains(expected), "{body}: {answer}");
+    }
+    let limited: Value = post(Some("s3cret"), json!({"query": "SELECT message_id FROM raw_events", "max_rows": 5}))
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!((limited["row_count"].as_u64(), limited["truncated"].as_bool()), (Some(5), Some(true)));
+    assert_eq!(server.stop().code(), Some(0));
+}
+
+#[test]
+fn jobs_forget_optimize_vacuum_and_parquet_output_from_the_cli() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let mut server = Server::start(dir.path(), &[]);
+        simulate_into(&server, "3", "60");
+        assert_eq!(server.stop().code(), Some(0));
+    }
+    let logged = dump(dir.path(), false);
+    let run = |args: &[&str]| {
+        let output = footfall().args(args).arg("--data").arg(dir.path()).output().expect("run footfall");
+        assert!(output.status.success(), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+
+    // Gold: orders per day equal the distinct Order Completed messages of the log.
+    run(&["jobs", "run", "daily_revenue"]);
+    let orders: std::collections::HashSet<&str> = logged
+        .iter()
+        .filter(|m| m["event"] == "Order Completed")
+        .map(|m| m["messageId"].as_str().expect("id"))
+        .collect();
+    assert!(!orders.is_empty());
+    assert_eq!(sql(dir.path(), "SELECT sum(orders) AS n FROM daily_revenue")[0]["n"], orders.len());
+    assert!(run(&["jobs", "run", "daily_revenue"]).contains("up to date"));
+
+    // Parquet out, read back.
+    let file = dir.path().join("per-type.parquet");
+    let query = "SELECT type, count(*) AS n FROM raw_events GROUP BY type ORDER BY type";
+    run(&["sql", query, "--format", "parquet", "--output", file.to_str().expect("utf-8")]);
+    let reader = footfall_lake::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+        std::fs::File::open(&file).expect("parquet file"),
+    )
+    .expect("parquet")
+    .build()
+    .expect("reader");
+    let rows: usize = reader.map(|b| b.expect("batch").num_rows()).sum();
+    assert_eq!(rows, sql(dir.path(), query).len());
+
+    // Compaction keeps every answer.
+    let answer = "SELECT event_date, count(*) AS n, sum(log_offset) AS s FROM raw_events GROUP BY event_date ORDER BY event_date";
+    let before = sql(dir.path(), answer);
+    run(&["lake", "optimize"]);
+    assert_eq!(sql(dir.path(), answer), before);
+
+    // Forget one user: gone from every query; everyone else's rows stay.
+    let user = logged.iter().find_map(|m| m["userId"].as_str()).expect("a user").to_owned();
+    let theirs = logged.iter().filter(|m| m["userId"] == user.as_str()).count();
+    assert!(theirs > 0);
+    let total = sql(dir.path(), "SELECT count(*) AS n FROM raw_events")[0]["n"].as_u64().expect("n") as usize;
+    let stderr = run(&["forget", "--user", &user]);
+    assert!(stderr.contains("raw_events"), "{stderr}");
+    let who = format!("SELECT count(*) AS n FROM raw_events WHERE user_id = '{user}'");
+    assert_eq!(sql(dir.path(), &who)[0]["n"], 0);
+    let left = sql(dir.path(), "SELECT count(*) AS n FROM raw_events")[0]["n"].as_u64().expect("n") as usize;
+    assert!(left <= total - theirs, "{left} rows left of {total}, {theirs} theirs");
+    assert!(run(&["lake", "vacuum", "--retain-hours", "0"]).contains("raw_events: deleted"));
+    assert_eq!(sql(dir.path(), &who)[0]["n"], 0);
+}

@@ -1,0 +1,148 @@
+//! Lake benchmarks: loading the event log into `raw_events`, and SQL over the loaded table
+//! (DataFusion, footfall's engine) for `bench/lake_query.py` to put beside DuckDB on the same
+//! Parquet files.
+//!
+//! ```text
+//! cargo build --release -p footfall-bench --bin lake-bench
+//! target/release/lake-bench prepare --dir /tmp/lake-bench --events 5000000
+//! target/release/lake-bench load --dir /tmp/lake-bench
+//! target/release/lake-bench query --dir /tmp/lake-bench "SELECT count(*) FROM raw_events"
+//! ```
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use clap::{Parser, Subcommand};
+use footfall_event::{format_timestamp, Message, Stamp};
+use footfall_lake::{Lake, Loader};
+use footfall_log::{EmbeddedLog, EventSink, LogConfig, LogReader, Record};
+use footfall_sim::{SimConfig, Simulator};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+#[derive(Debug, Parser)]
+struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Write simulated messages, normalized as the collector stores them, to DIR/log/events.
+    Prepare {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long, default_value_t = 5_000_000)]
+        events: usize,
+        #[arg(long, default_value_t = 50_000)]
+        users: u32,
+    },
+    /// Load DIR/log into a new lake at DIR/lake (removed first), timed; prints JSON.
+    Load {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long, default_value_t = footfall_lake::loader::MAX_BATCH_ROWS)]
+        batch_rows: usize,
+    },
+    /// Run each query REPEAT times over DIR/lake in one session; prints JSON timings.
+    Query {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long, default_value_t = 5)]
+        repeat: usize,
+        queries: Vec<String>,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    match args.command {
+        Command::Prepare { dir, events, users } => runtime.block_on(prepare(&dir, events, users)),
+        Command::Load { dir, batch_rows } => runtime.block_on(load(&dir, batch_rows)),
+        Command::Query { dir, repeat, queries } => runtime.block_on(query(&dir, repeat, &queries)),
+    }
+}
+
+async fn prepare(dir: &Path, events: usize, users: u32) -> anyhow::Result<()> {
+    let log_dir = dir.join("log").join("events");
+    if log_dir.exists() {
+        std::fs::remove_dir_all(&log_dir).context("clearing the old log")?;
+    }
+    let log = EmbeddedLog::open(&log_dir, LogConfig::default())?;
+    EmbeddedLog::open(&dir.join("log").join("dead-letters"), LogConfig::default())?.close();
+    let start: DateTime<Utc> = "2026-09-01T00:00:00Z".parse()?;
+    let received = format_timestamp(Utc::now());
+    let began = Instant::now();
+    let mut chunk = Vec::with_capacity(10_000);
+    let mut pending = Vec::new();
+    for event in Simulator::new(SimConfig::new(7, users, start)).take(events) {
+        let time = event.time;
+        let text = event.into_message(time).to_string();
+        let message = Message::parse(&text).context("simulated message")?;
+        let valid = message.validate(None).context("simulated message")?;
+        let stamp = Stamp { received_at: &received, ..Stamp::default() };
+        let normalized = message.normalize(&valid, &stamp, || "unused".into());
+        chunk.push(Record { key: normalized.key.into_bytes(), value: normalized.json, timestamp_ms: 0 });
+        if chunk.len() == 10_000 {
+            pending.push(log.append(std::mem::take(&mut chunk))?);
+            if pending.len() >= 2 {
+                pending.remove(0).await?;
+            }
+        }
+    }
+    if !chunk.is_empty() {
+        pending.push(log.append(chunk)?);
+    }
+    for p in pending {
+        p.await?;
+    }
+    let written = log.end_offset();
+    log.close();
+    eprintln!("wrote {written} messages in {:.1}s", began.elapsed().as_secs_f64());
+    Ok(())
+}
+
+async fn load(dir: &Path, batch_rows: usize) -> anyhow::Result<()> {
+    let lake_dir = dir.join("lake");
+    if lake_dir.exists() {
+        std::fs::remove_dir_all(&lake_dir).context("clearing the old lake")?;
+    }
+    let lake = Lake::local(&lake_dir)?;
+    let mut loader = Loader::open(&lake).await?.with_max_batch_rows(batch_rows);
+    let log = dir.join("log");
+    let events = |offset| LogReader::snapshot(&log.join("events"), offset);
+    let dead = |offset| LogReader::snapshot(&log.join("dead-letters"), offset);
+    let began = Instant::now();
+    let report = loader.load_available(&events, &dead).await?;
+    let seconds = began.elapsed().as_secs_f64();
+    let line = serde_json::json!({
+        "events": report.events, "commits": report.commits, "seconds": seconds,
+        "events_per_second": report.events as f64 / seconds,
+    });
+    println!("{line}");
+    Ok(())
+}
+
+async fn query(dir: &Path, repeat: usize, queries: &[String]) -> anyhow::Result<()> {
+    let lake = Lake::local(&dir.join("lake"))?;
+    let opened = Instant::now();
+    let ctx = footfall_lake::sql::session(&lake).await?;
+    let open_seconds = opened.elapsed().as_secs_f64();
+    let mut results = Vec::new();
+    for sql in queries {
+        let mut times = Vec::new();
+        let mut rows = 0;
+        for _ in 0..repeat.max(1) {
+            let began = Instant::now();
+            let batches = ctx.sql_with_options(sql, footfall_lake::sql::read_only()).await?.collect().await?;
+            times.push(began.elapsed().as_secs_f64());
+            rows = batches.iter().map(|b| b.num_rows()).sum::<usize>();
+        }
+        times.sort_by(f64::total_cmp);
+        results.push(
+            serde_json::json!({ "query": sql, "rows": rows, "best": times[0], "median": times[times.len() / 2] }),
+        );
+    }
+    println!("{}", serde_json::json!({ "open_seconds": open_seconds, "queries": results }));
+    Ok(())
+}

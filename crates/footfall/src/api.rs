@@ -1,0 +1,114 @@
+//! The query API under `/api/v1/`: SQL over the lake, JSON in and out, behind a bearer token.
+//! With no token configured it answers clients on the loopback interface only.
+
+use crate::output::{json_rows, Column};
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use footfall_lake::{Lake, LakeError};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// Rows a SQL answer holds at most unless the request asks for fewer.
+pub const MAX_ROWS: usize = 10_000;
+
+/// What the API handlers share.
+#[derive(Debug, Clone)]
+pub struct ApiState {
+    /// The lake queries run on.
+    pub lake: Lake,
+    /// The bearer token requests must carry, if any.
+    pub token: Option<String>,
+}
+
+/// The API's routes.
+pub fn router(state: ApiState) -> Router {
+    Router::new().route("/api/v1/sql", post(sql)).with_state(Arc::new(state))
+}
+
+/// `POST /api/v1/sql` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SqlRequest {
+    /// The query (read-only).
+    pub query: String,
+    /// Rows to return at most (default and ceiling: [`MAX_ROWS`]).
+    pub max_rows: Option<usize>,
+}
+
+/// `POST /api/v1/sql` answer.
+#[derive(Debug, Serialize)]
+pub struct SqlResponse {
+    /// Column names and types.
+    pub columns: Vec<Column>,
+    /// One object per row.
+    pub rows: Vec<Value>,
+    /// Rows in the answer.
+    pub row_count: usize,
+    /// Whether rows were left out beyond `max_rows`.
+    pub truncated: bool,
+}
+
+/// An API error: status and a JSON `{"error": message}` body.
+#[derive(Debug)]
+pub struct ApiFailure(StatusCode, String);
+
+impl IntoResponse for ApiFailure {
+    fn into_response(self) -> Response {
+        let mut response = (self.0, Json(json!({ "error": self.1 }))).into_response();
+        if self.0 == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+/// Lets a request through if it carries the token, or if no token is set and it comes from
+/// this machine.
+fn authorize(state: &ApiState, peer: SocketAddr, headers: &HeaderMap) -> Result<(), ApiFailure> {
+    let unauthorized = |m: &str| Err(ApiFailure(StatusCode::UNAUTHORIZED, m.to_owned()));
+    match &state.token {
+        None if peer.ip().is_loopback() => Ok(()),
+        None => unauthorized("the API answers other machines only with a token: set [api] token"),
+        Some(token) => {
+            let given = headers
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .map(str::trim);
+            match given {
+                Some(given) if given == token => Ok(()),
+                Some(_) => unauthorized("wrong bearer token"),
+                None => unauthorized("missing bearer token (Authorization: Bearer TOKEN)"),
+            }
+        }
+    }
+}
+
+async fn sql(
+    State(state): State<Arc<ApiState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Result<Json<SqlRequest>, JsonRejection>,
+) -> Result<Json<SqlResponse>, ApiFailure> {
+    authorize(&state, peer, &headers)?;
+    let Json(request) = body.map_err(|e| ApiFailure(StatusCode::BAD_REQUEST, e.body_text()))?;
+    let batches = footfall_lake::sql::query(&state.lake, &request.query).await.map_err(|e| match e {
+        LakeError::Query(_) => ApiFailure(StatusCode::BAD_REQUEST, e.to_string()),
+        other => {
+            tracing::error!(error = %other, "SQL API query failed");
+            ApiFailure(StatusCode::INTERNAL_SERVER_ERROR, other.to_string())
+        }
+    })?;
+    let (columns, mut rows) =
+        json_rows(&batches).map_err(|e| ApiFailure(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}")))?;
+    let max = request.max_rows.unwrap_or(MAX_ROWS).min(MAX_ROWS);
+    let truncated = rows.len() > max;
+    rows.truncate(max);
+    Ok(Json(SqlResponse { columns, row_count: rows.len(), rows, truncated }))
+}
