@@ -50,4 +50,7 @@ pub enum LakeError {
         /// What is wrong.
         reason: String,
     },
+    /// The processor's checkpoint could not be written or read back.
+    #[error("processor checkpoint: {0}")]
+    Checkpoint(String),
 }

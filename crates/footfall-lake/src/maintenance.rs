@@ -107,6 +107,16 @@ pub async fn forget(lake: &Lake, user_id: &str) -> Result<ForgetReport, LakeErro
             if has("previous_id") {
                 terms.push(format!("previous_id IN ({users})"));
             }
+            // The processor's tables: rows of the person, and links of their ids.
+            if has("person_id") {
+                terms.push(format!("person_id IN ({users})"));
+                if !anonymous.is_empty() {
+                    terms.push(format!("person_id IN ({anons})"));
+                }
+            }
+            if has("id") && has("person_id") && !anonymous.is_empty() {
+                terms.push(format!("id IN ({anons})"));
+            }
             (!terms.is_empty()).then(|| terms.join(" OR "))
         };
         let Some(predicate) = predicate else { continue };

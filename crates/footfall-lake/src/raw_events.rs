@@ -116,8 +116,7 @@ impl TableRows for RawEventsBuilder {
         for (builder, field) in self.context_fields.iter_mut().zip(CONTEXT_COLUMNS) {
             builder.append_option(message.context_field(field));
         }
-        let object_text =
-            |key: &str| message.get(key).filter(|raw| json_type(raw) == "object").map(|raw| raw.get().to_owned());
+        let object_text = |key: &str| message.get(key).filter(|raw| json_type(raw) == "object").map(|raw| raw.get());
         self.objects[0].append_option(object_text("properties"));
         self.objects[1].append_option(object_text("traits"));
         self.objects[2].append_option(message.context_json());

@@ -3,6 +3,7 @@
 
 use crate::error::LakeError;
 use crate::location::Lake;
+use crate::processed::PROCESSED_TABLES;
 use crate::schema::BRONZE_TABLES;
 use crate::transform::Transform;
 use deltalake::arrow::record_batch::RecordBatch;
@@ -14,10 +15,11 @@ pub fn read_only() -> SQLOptions {
     SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false)
 }
 
-/// The names of the lake's tables: the bronze ones and the built-in transforms' outputs, and
+/// The names of the lake's tables: the bronze ones, the processor's, the built-in transforms'
+/// outputs, and
 /// for a local lake every folder that holds a Delta table (user transforms included).
 pub fn table_names(lake: &Lake) -> Vec<String> {
-    let mut names: Vec<String> = BRONZE_TABLES.iter().map(|n| n.to_string()).collect();
+    let mut names: Vec<String> = BRONZE_TABLES.iter().chain(&PROCESSED_TABLES).map(|n| n.to_string()).collect();
     names.extend(Transform::builtin().into_iter().map(|t| t.name));
     if let Some(entries) = lake.local_dir().and_then(|dir| std::fs::read_dir(dir).ok()) {
         for entry in entries.flatten() {

@@ -25,6 +25,9 @@ pub struct Cli {
 pub enum Command {
     /// Run every role in one process: the collector (Segment API) over the embedded log.
     Serve(ServeArgs),
+    /// Run the stream processor alone: the event log → `events`, `sessions`, `identities` and
+    /// `metrics_1m` in the lake, exactly once.
+    Process(ProcessArgs),
     /// Serve on a fresh data directory and feed it live simulated shoppers; prints the URL.
     Demo(DemoArgs),
     /// Simulate shoppers: backfill past days as fast as possible, or send live at a rate.
@@ -74,6 +77,23 @@ pub struct ServeArgs {
     /// Data, address and keys.
     #[command(flatten)]
     pub server: ServerArgs,
+}
+
+/// `footfall process`.
+#[derive(Debug, Args)]
+pub struct ProcessArgs {
+    /// Data directory (default: `data` in footfall.toml, else ./footfall-data).
+    #[arg(long, env = "FOOTFALL_DATA")]
+    pub data: Option<PathBuf>,
+    /// Process what the log holds now, then stop (default: keep following it until Ctrl-C).
+    #[arg(long)]
+    pub once: bool,
+    /// Log records per micro-batch at most.
+    #[arg(long, default_value_t = footfall_lake::processing::MAX_BATCH_RECORDS)]
+    pub batch_records: usize,
+    /// Checkpoint the processor's state at most this often (seconds; 0: after every batch).
+    #[arg(long, default_value_t = 30.0)]
+    pub checkpoint_seconds: f64,
 }
 
 /// `footfall demo`.

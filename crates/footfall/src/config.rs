@@ -26,6 +26,49 @@ pub struct FootfallConfig {
     pub lake: LakeSettings,
     /// The query API.
     pub api: ApiSettings,
+    /// The stream processor.
+    pub processor: ProcessorSettings,
+}
+
+/// `[processor]`: the stream processor.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProcessorSettings {
+    /// Dedup horizon: a `messageId` seen again within this many hours (event time) is dropped.
+    pub dedup_hours: f64,
+    /// Allowed lateness: windows close this many seconds behind the latest event time.
+    pub lateness_seconds: f64,
+    /// A session ends after this many minutes without events.
+    pub session_gap_minutes: f64,
+    /// What to keep of IP addresses: `keep`, `truncate` (/24, /48) or `drop`.
+    pub ip: footfall_processor::enrich::IpPolicy,
+}
+
+impl Default for ProcessorSettings {
+    fn default() -> Self {
+        let d = footfall_processor::ProcessorConfig::default();
+        let (hour, second, minute) = (3600e6, 1e6, 60e6);
+        Self {
+            dedup_hours: d.dedup_horizon as f64 / hour,
+            lateness_seconds: d.lateness as f64 / second,
+            session_gap_minutes: d.session_gap as f64 / minute,
+            ip: d.ip_policy,
+        }
+    }
+}
+
+impl ProcessorSettings {
+    /// The processor's own configuration.
+    pub fn to_config(&self) -> footfall_processor::ProcessorConfig {
+        let micros = |x: f64, unit: f64| (x.max(0.0) * unit) as i64;
+        footfall_processor::ProcessorConfig {
+            dedup_horizon: micros(self.dedup_hours, 3600e6),
+            lateness: micros(self.lateness_seconds, 1e6),
+            session_gap: micros(self.session_gap_minutes, 60e6).max(1),
+            ip_policy: self.ip,
+            ..footfall_processor::ProcessorConfig::default()
+        }
+    }
 }
 
 /// `[lake]`: where the Delta tables live and where user transforms are.

@@ -21,6 +21,7 @@ pub struct RunningServer {
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
     loader: tokio::task::JoinHandle<()>,
+    processor: tokio::task::JoinHandle<()>,
     stop_loader: watch::Sender<bool>,
 }
 
@@ -40,6 +41,8 @@ pub struct ServerOptions {
     pub lake: Lake,
     /// The query API's bearer token, if any.
     pub api_token: Option<String>,
+    /// The stream processor's settings.
+    pub processor: footfall_processor::ProcessorConfig,
 }
 
 /// Opens the logs under `data/log/`, serves the collector and the query API on `listen`, and
@@ -53,6 +56,7 @@ pub async fn start(options: ServerOptions) -> anyhow::Result<RunningServer> {
         log: log_config,
         lake,
         api_token,
+        processor,
     } = options;
     let log_dir = data.join("log");
     let events = Arc::new(EmbeddedLog::open(&log_dir.join("events"), log_config).context("opening the event log")?);
@@ -90,8 +94,11 @@ pub async fn start(options: ServerOptions) -> anyhow::Result<RunningServer> {
             .await
     });
     let (stop_loader, loader_stopped) = watch::channel(false);
-    let loader = tokio::spawn(run_loader(lake, Arc::clone(&events), Arc::clone(&dead_letters), loader_stopped));
-    Ok(RunningServer { addr, collector, events, dead_letters, stop, task, loader, stop_loader })
+    let loader =
+        tokio::spawn(run_loader(lake.clone(), Arc::clone(&events), Arc::clone(&dead_letters), loader_stopped.clone()));
+    let processor =
+        tokio::spawn(run_processor(lake, data.join("processor"), processor, Arc::clone(&events), loader_stopped));
+    Ok(RunningServer { addr, collector, events, dead_letters, stop, task, loader, processor, stop_loader })
 }
 
 impl RunningServer {
@@ -103,6 +110,7 @@ impl RunningServer {
         // Every request is answered now: the loader makes a last pass over all of it, then stops.
         let _ = self.stop_loader.send(true);
         self.loader.await.context("lake loader task")?;
+        self.processor.await.context("stream processor task")?;
         let (events, dead_letters) = (self.events, self.dead_letters);
         tokio::task::spawn_blocking(move || {
             events.close();
@@ -151,6 +159,52 @@ async fn run_loader(
             Err(e) => tracing::warn!(error = %e, "loading the lake failed; retrying"),
         }
         if stopping {
+            return;
+        }
+    }
+}
+
+/// Runs the stream processor over the event log about once a second, and once more at stop
+/// (then checkpoints). A failed pass reopens the job from its last checkpoint: the tables say
+/// what they hold, so the replay neither loses nor repeats a row.
+async fn run_processor(
+    lake: Lake,
+    checkpoints: PathBuf,
+    config: footfall_processor::ProcessorConfig,
+    events: Arc<EmbeddedLog>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let open = || footfall_lake::ProcessingJob::open(&lake, &checkpoints, config);
+    let mut job = None;
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    loop {
+        let stopping = tokio::select! {
+            _ = tick.tick() => false,
+            _ = stop.wait_for(|s| *s) => true,
+        };
+        if job.is_none() {
+            match open().await {
+                Ok(opened) => job = Some(opened),
+                Err(e) => tracing::error!(error = %e, "cannot open the processor's tables; retrying"),
+            }
+        }
+        if let Some(running) = job.as_mut() {
+            let reader = |offset| events.reader(offset);
+            match running.run_available(&reader).await {
+                Ok(report) if report.records > 0 => {
+                    tracing::debug!(records = report.records, events = report.events, "processed")
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "processing failed; resuming from the last checkpoint");
+                    job = None;
+                }
+            }
+        }
+        if stopping {
+            if let Some(Err(e)) = job.as_mut().map(|j| j.checkpoint()) {
+                tracing::warn!(error = %e, "could not checkpoint the processor at stop");
+            }
             return;
         }
     }

@@ -3,6 +3,7 @@
 
 mod load;
 mod maintenance;
+mod processing;
 mod sql_guard;
 mod transform;
 

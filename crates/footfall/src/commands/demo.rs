@@ -29,6 +29,7 @@ pub async fn run(args: DemoArgs, config: FootfallConfig) -> anyhow::Result<()> {
         log: config.log.to_log_config(),
         lake: config.lake(&data)?,
         api_token: config.api_token(),
+        processor: config.processor.to_config(),
     })
     .await?;
     let url = format!("http://{}", server.addr);

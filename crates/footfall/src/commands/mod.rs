@@ -3,6 +3,7 @@
 mod demo;
 mod lake;
 mod log;
+mod process;
 mod serve;
 mod simulate;
 
@@ -17,6 +18,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Lake { command } => runtime()?.block_on(lake::run(command, &config)),
         Command::Jobs { command } => runtime()?.block_on(lake::jobs(command, &config)),
         Command::Forget(args) => runtime()?.block_on(lake::forget(args, &config)),
+        Command::Process(args) => runtime()?.block_on(process::run(args, &config)),
         Command::Serve(args) => runtime()?.block_on(serve::run(args, config)),
         Command::Demo(args) => runtime()?.block_on(demo::run(args, config)),
         Command::Simulate(args) => runtime()?.block_on(simulate::run(args)),

@@ -236,3 +236,75 @@ fn jobs_forget_optimize_vacuum_and_parquet_output_from_the_cli() {
     assert!(run(&["lake", "vacuum", "--retain-hours", "0"]).contains("raw_events: deleted"));
     assert_eq!(sql(dir.path(), &who)[0]["n"], 0);
 }
+
+/// Every processor table of `data`, each as sorted JSON rows.
+fn processor_tables(data: &Path) -> Vec<Vec<Value>> {
+    [
+        "SELECT * FROM events ORDER BY log_offset",
+        "SELECT * FROM sessions ORDER BY session_id",
+        "SELECT * FROM identities ORDER BY trigger_offset, id",
+        "SELECT * FROM metrics_1m ORDER BY window_start, event, device_type, channel",
+    ]
+    .iter()
+    .map(|q| sql(data, q))
+    .collect()
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read dir").flatten() {
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
+
+#[test]
+fn kill_9_during_processing_then_restarting_gives_the_tables_of_an_uninterrupted_run() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let source = dir.path().join("source");
+    {
+        let mut server = Server::start(&source, &[]);
+        simulate_into(&server, "20", "300");
+        assert_eq!(server.stop().code(), Some(0));
+    }
+    // Two copies of the same log, without the lake and processor state serve made.
+    let (calm, crashing) = (dir.path().join("calm"), dir.path().join("crashing"));
+    for copy in [&calm, &crashing] {
+        copy_dir(&source.join("log"), &copy.join("log"));
+    }
+    let process = |data: &Path, extra: &[&str]| {
+        let mut command = footfall();
+        command.args(["process", "--once", "--data"]).arg(data).args(extra);
+        command
+    };
+    assert!(process(&calm, &[]).status().expect("process").success());
+
+    // Small batches and a checkpoint after each: kills land between commits, between a commit
+    // and its checkpoint, and inside both.
+    let mut interrupted = 0;
+    for kill_after_ms in [150u64, 400, 80, 700, 250, 1_000, 120, 500] {
+        let mut child = process(&crashing, &["--batch-records", "400", "--checkpoint-seconds", "0"])
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn process");
+        std::thread::sleep(Duration::from_millis(kill_after_ms));
+        if child.try_wait().expect("poll").is_none() {
+            interrupted += 1;
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    assert!(interrupted >= 3, "only {interrupted} kills interrupted the processor");
+    assert!(process(&crashing, &["--batch-records", "400"]).status().expect("process").success());
+    let (expected, got) = (processor_tables(&calm), processor_tables(&crashing));
+    assert!(expected[0].len() > 5_000 && !expected[3].is_empty(), "a real run: {} events", expected[0].len());
+    for (name, (want, have)) in ["events", "sessions", "identities", "metrics_1m"].iter().zip(expected.iter().zip(&got))
+    {
+        assert_eq!(want.len(), have.len(), "{name}: row count");
+        assert!(want == have, "{name}: rows differ");
+    }
+}

@@ -1,0 +1,243 @@
+//! Exactly-once stream processing into the lake: the processor reads the event log in
+//! micro-batches and commits its rows to `events`, `sessions`, `identities` and `metrics_1m`.
+//!
+//! Each table's commits record, as a Delta `txn` (app id [`PROCESSOR_APP_ID`]), the log offset
+//! up to which it holds every row the processor produces; every row knows the offset that
+//! produced it. The processor's state is checkpointed to a file after the tables are
+//! committed (atomically: temporary file, fsync, rename). After a crash the processor resumes
+//! from its last checkpoint, replays the log deterministically, and each table keeps only the
+//! replayed rows it does not hold yet — so the tables end identical to an uninterrupted run,
+//! whatever the batch boundaries or where the crash happened.
+
+use crate::error::LakeError;
+use crate::location::Lake;
+use crate::processed::{self, EVENTS, EVENTS_PARTITION, IDENTITIES, METRICS_1M, SESSIONS};
+use crate::table::LakeTable;
+use footfall_log::LogReader;
+use footfall_processor::pipeline::Counters;
+use footfall_processor::{Outputs, Processor, ProcessorConfig, ProcessorState};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// The application id of the processor's `txn` actions.
+pub const PROCESSOR_APP_ID: &str = "footfall-processor";
+
+/// Log records per micro-batch at most, by default.
+pub const MAX_BATCH_RECORDS: usize = 100_000;
+
+/// Checkpoints kept on disk (the newest few; older ones are removed).
+const CHECKPOINTS_KEPT: usize = 2;
+
+/// What one run did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ProcessReport {
+    /// Log records read.
+    pub records: usize,
+    /// Rows committed to `events`.
+    pub events: usize,
+    /// Rows committed to `sessions`.
+    pub sessions: usize,
+    /// Rows committed to `identities`.
+    pub identities: usize,
+    /// Rows committed to `metrics_1m`.
+    pub metrics: usize,
+    /// Delta commits made.
+    pub commits: usize,
+}
+
+/// One output table and how far it is committed.
+#[derive(Debug)]
+struct Output {
+    table: LakeTable,
+    committed: u64,
+}
+
+/// The processor bound to its lake tables and checkpoint directory.
+#[derive(Debug)]
+pub struct ProcessingJob {
+    processor: Processor,
+    outputs: [Output; 4],
+    checkpoints: PathBuf,
+    max_batch_records: usize,
+    checkpoint_every: Duration,
+    last_checkpoint: Instant,
+    checkpointed_offset: u64,
+}
+
+impl ProcessingJob {
+    /// Opens (creating) the output tables in `lake` and resumes from the newest checkpoint in
+    /// `checkpoints` (or from the start of the log).
+    pub async fn open(lake: &Lake, checkpoints: &Path, config: ProcessorConfig) -> Result<Self, LakeError> {
+        std::fs::create_dir_all(checkpoints)
+            .map_err(|e| LakeError::Io { path: checkpoints.to_path_buf(), source: e })?;
+        let mut outputs = Vec::new();
+        for (name, schema, partitions) in [
+            (EVENTS, processed::events_schema(), &[EVENTS_PARTITION][..]),
+            (SESSIONS, processed::sessions_schema(), &[][..]),
+            (IDENTITIES, processed::identities_schema(), &[][..]),
+            (METRICS_1M, processed::metrics_schema(), &[][..]),
+        ] {
+            let table = LakeTable::open(lake, name, schema, partitions).await?;
+            let committed = table.committed_version(PROCESSOR_APP_ID).await?.map_or(0, |v| v.max(0) as u64);
+            outputs.push(Output { table, committed });
+        }
+        let outputs: [Output; 4] =
+            outputs.try_into().map_err(|_| LakeError::Checkpoint("expected four output tables".into()))?;
+        let state = match newest_checkpoint(checkpoints)? {
+            Some((_, path)) => read_checkpoint(&path)?,
+            None => ProcessorState::new(&config),
+        };
+        let checkpointed_offset = state.next_offset;
+        Ok(Self {
+            processor: Processor::new(&config, state),
+            outputs,
+            checkpoints: checkpoints.to_path_buf(),
+            max_batch_records: MAX_BATCH_RECORDS,
+            checkpoint_every: Duration::from_secs(30),
+            last_checkpoint: Instant::now(),
+            checkpointed_offset,
+        })
+    }
+
+    /// Reads at most `records` log records per micro-batch.
+    pub fn with_max_batch_records(mut self, records: usize) -> Self {
+        self.max_batch_records = records.max(1);
+        self
+    }
+
+    /// Checkpoints the state at most this often while running (and always at [`Self::checkpoint`]).
+    pub fn with_checkpoint_interval(mut self, every: Duration) -> Self {
+        self.checkpoint_every = every;
+        self
+    }
+
+    /// The next log offset to process.
+    pub fn next_offset(&self) -> u64 {
+        self.processor.state().next_offset
+    }
+
+    /// What the processor has counted.
+    pub fn counters(&self) -> Counters {
+        self.processor.state().counters
+    }
+
+    /// The processor's state (open windows and the watermark, for live views).
+    pub fn state(&self) -> &ProcessorState {
+        self.processor.state()
+    }
+
+    /// Processes every record available in the log; `reader_from` gives a reader from an
+    /// offset.
+    pub async fn run_available(
+        &mut self,
+        reader_from: &(dyn Fn(u64) -> LogReader + Sync),
+    ) -> Result<ProcessReport, LakeError> {
+        let mut report = ProcessReport::default();
+        let mut reader = reader_from(self.next_offset());
+        loop {
+            let records = reader.read_batch(self.max_batch_records)?;
+            if records.is_empty() {
+                return Ok(report);
+            }
+            report.records += records.len();
+            let mut out = Outputs::default();
+            for record in &records {
+                self.processor.process(record, &mut out);
+            }
+            self.commit(out, &mut report).await?;
+            if self.last_checkpoint.elapsed() >= self.checkpoint_every {
+                self.checkpoint()?;
+            }
+        }
+    }
+
+    /// Commits each table's new rows, tagged with the offset processed up to.
+    async fn commit(&mut self, out: Outputs, report: &mut ProcessReport) -> Result<(), LakeError> {
+        let end = self.next_offset();
+        let version = end as i64;
+        let [events, sessions, identities, metrics] = &mut self.outputs;
+
+        let rows: Vec<_> = out.events.iter().filter(|r| r.input.offset >= events.committed).collect();
+        if !rows.is_empty() {
+            events.table.append(processed::events_batch(&rows)?, PROCESSOR_APP_ID, version).await?;
+            (report.events, report.commits) = (report.events + rows.len(), report.commits + 1);
+        }
+        events.committed = events.committed.max(end);
+
+        let rows: Vec<_> = out.sessions.iter().filter(|r| r.trigger_offset >= sessions.committed).collect();
+        if !rows.is_empty() {
+            sessions.table.append(processed::sessions_batch(&rows)?, PROCESSOR_APP_ID, version).await?;
+            (report.sessions, report.commits) = (report.sessions + rows.len(), report.commits + 1);
+        }
+        sessions.committed = sessions.committed.max(end);
+
+        let rows: Vec<_> = out.identities.iter().filter(|r| r.offset >= identities.committed).collect();
+        if !rows.is_empty() {
+            identities.table.append(processed::identities_batch(&rows)?, PROCESSOR_APP_ID, version).await?;
+            (report.identities, report.commits) = (report.identities + rows.len(), report.commits + 1);
+        }
+        identities.committed = identities.committed.max(end);
+
+        let rows: Vec<_> = out.metrics.iter().filter(|r| r.trigger_offset >= metrics.committed).collect();
+        if !rows.is_empty() {
+            metrics.table.append(processed::metrics_batch(&rows)?, PROCESSOR_APP_ID, version).await?;
+            (report.metrics, report.commits) = (report.metrics + rows.len(), report.commits + 1);
+        }
+        metrics.committed = metrics.committed.max(end);
+        Ok(())
+    }
+
+    /// Writes the state as a checkpoint (if it moved since the last one) and removes older
+    /// checkpoints.
+    pub fn checkpoint(&mut self) -> Result<(), LakeError> {
+        self.last_checkpoint = Instant::now();
+        let offset = self.next_offset();
+        if offset == self.checkpointed_offset {
+            return Ok(());
+        }
+        let io = |path: &Path, source| LakeError::Io { path: path.to_path_buf(), source };
+        let bytes = postcard::to_stdvec(self.processor.state())
+            .map_err(|e| LakeError::Checkpoint(format!("serializing the state at offset {offset}: {e}")))?;
+        let path = self.checkpoints.join(format!("state-{offset:020}.bin"));
+        let temporary = path.with_extension("tmp");
+        {
+            use std::io::Write;
+            let mut file = std::fs::File::create(&temporary).map_err(|e| io(&temporary, e))?;
+            file.write_all(&bytes).map_err(|e| io(&temporary, e))?;
+            file.sync_all().map_err(|e| io(&temporary, e))?;
+        }
+        std::fs::rename(&temporary, &path).map_err(|e| io(&path, e))?;
+        if let Ok(dir) = std::fs::File::open(&self.checkpoints) {
+            let _ = dir.sync_all();
+        }
+        self.checkpointed_offset = offset;
+        let mut all = checkpoints_in(&self.checkpoints)?;
+        all.sort();
+        for (_, old) in all.iter().rev().skip(CHECKPOINTS_KEPT) {
+            let _ = std::fs::remove_file(old);
+        }
+        Ok(())
+    }
+}
+
+/// Checkpoint files in `dir` with their offsets.
+fn checkpoints_in(dir: &Path) -> Result<Vec<(u64, PathBuf)>, LakeError> {
+    let entries = std::fs::read_dir(dir).map_err(|e| LakeError::Io { path: dir.to_path_buf(), source: e })?;
+    Ok(entries
+        .flatten()
+        .filter_map(|entry| {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let offset = name.strip_prefix("state-")?.strip_suffix(".bin")?.parse().ok()?;
+            Some((offset, entry.path()))
+        })
+        .collect())
+}
+
+fn newest_checkpoint(dir: &Path) -> Result<Option<(u64, PathBuf)>, LakeError> {
+    Ok(checkpoints_in(dir)?.into_iter().max())
+}
+
+fn read_checkpoint(path: &Path) -> Result<ProcessorState, LakeError> {
+    let bytes = std::fs::read(path).map_err(|e| LakeError::Io { path: path.to_path_buf(), source: e })?;
+    postcard::from_bytes(&bytes).map_err(|e| LakeError::Checkpoint(format!("{} is unreadable: {e}", path.display())))
+}

@@ -1,0 +1,146 @@
+//! Identity stitching: `identify` links an anonymous id to a user id, `alias` links an earlier
+//! id to a user id, and every event gets the id of the person behind it (`person_id`): the
+//! user id (followed through aliases), else the user an anonymous id was linked to, else the
+//! anonymous id itself.
+//!
+//! Events a visitor made before logging in were processed with their anonymous id; the links
+//! ([`Link`]) go to the `identities` table, through which queries (and a batch fold) attribute
+//! those events to the person retroactively, with no time window.
+
+use crate::input::InputEvent;
+use crate::Micros;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+/// How many alias hops are followed at most (a guard against cycles).
+const MAX_ALIAS_HOPS: usize = 16;
+
+/// A new link from an id to a person.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Link {
+    /// The anonymous id or earlier user id.
+    pub id: String,
+    /// The person it belongs to.
+    pub person_id: String,
+    /// When it was learned (event time).
+    pub linked_at: Micros,
+    /// Offset of the event that made it.
+    pub offset: u64,
+}
+
+/// The identity map.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Identities {
+    /// Anonymous id → user id it was first identified as.
+    anonymous: HashMap<String, String>,
+    /// Earlier user id → later user id (alias).
+    aliases: HashMap<String, String>,
+}
+
+impl Identities {
+    /// An empty map.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The person a user id stands for, following aliases.
+    fn resolve_user(&self, user_id: &str) -> String {
+        let mut current = user_id;
+        for _ in 0..MAX_ALIAS_HOPS {
+            match self.aliases.get(current) {
+                Some(next) if next != current => current = next,
+                _ => break,
+            }
+        }
+        current.to_owned()
+    }
+
+    /// The person behind `event` as known now, learning from it first; returns the person id
+    /// and the link it made, if any.
+    pub fn observe(&mut self, event: &InputEvent) -> (String, Option<Link>) {
+        let mut link = None;
+        if event.kind == "alias" {
+            if let (Some(previous), Some(user)) = (&event.previous_id, &event.user_id) {
+                let person = self.resolve_user(user);
+                if previous != &person && !self.aliases.contains_key(previous) {
+                    self.aliases.insert(previous.clone(), person.clone());
+                    link = Some(self.link(previous, &person, event));
+                }
+            }
+        }
+        match (&event.user_id, &event.anonymous_id) {
+            (Some(user), Some(anonymous)) => {
+                let person = self.resolve_user(user);
+                if !self.anonymous.contains_key(anonymous) {
+                    // The first user an anonymous id is seen with owns it (a shared device's
+                    // later users keep their own ids).
+                    self.anonymous.insert(anonymous.clone(), user.clone());
+                    link = link.or(Some(self.link(anonymous, &person, event)));
+                }
+                (person, link)
+            }
+            (Some(user), None) => (self.resolve_user(user), link),
+            (None, Some(anonymous)) => match self.anonymous.get(anonymous) {
+                Some(user) => (self.resolve_user(user), link),
+                None => (anonymous.clone(), link),
+            },
+            (None, None) => (String::new(), link),
+        }
+    }
+
+    fn link(&self, id: &str, person: &str, event: &InputEvent) -> Link {
+        Link { id: id.to_owned(), person_id: person.to_owned(), linked_at: event.event_time, offset: event.offset }
+    }
+
+    /// Anonymous ids and aliases known.
+    pub fn len(&self) -> usize {
+        self.anonymous.len() + self.aliases.len()
+    }
+
+    /// Whether nothing is linked yet.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(kind: &str, user: Option<&str>, anonymous: Option<&str>, previous: Option<&str>) -> InputEvent {
+        InputEvent {
+            kind: kind.into(),
+            user_id: user.map(Into::into),
+            anonymous_id: anonymous.map(Into::into),
+            previous_id: previous.map(Into::into),
+            ..InputEvent::default()
+        }
+    }
+
+    #[test]
+    fn anonymous_events_belong_to_the_user_once_identified_and_aliases_merge_users() {
+        let mut ids = Identities::new();
+        assert_eq!(ids.observe(&event("page", None, Some("a1"), None)).0, "a1", "unknown yet");
+        let (person, link) = ids.observe(&event("identify", Some("u1"), Some("a1"), None));
+        assert_eq!(person, "u1");
+        assert_eq!(link.map(|l| (l.id, l.person_id)), Some(("a1".into(), "u1".into())));
+        assert_eq!(ids.observe(&event("page", None, Some("a1"), None)).0, "u1", "later anonymous events");
+        // A second user on the same device keeps their own id; the device stays u1's.
+        assert_eq!(ids.observe(&event("identify", Some("u2"), Some("a1"), None)).0, "u2");
+        assert_eq!(ids.observe(&event("page", None, Some("a1"), None)).0, "u1");
+        // u1 becomes u9: both ids, and u1's device, are u9 from now on.
+        let (person, link) = ids.observe(&event("alias", Some("u9"), None, Some("u1")));
+        assert_eq!((person.as_str(), link.map(|l| l.id)), ("u9", Some("u1".into())));
+        assert_eq!(ids.observe(&event("track", Some("u1"), None, None)).0, "u9");
+        assert_eq!(ids.observe(&event("page", None, Some("a1"), None)).0, "u9");
+    }
+
+    #[test]
+    fn alias_cycles_do_not_hang() {
+        let mut ids = Identities::new();
+        ids.observe(&event("alias", Some("b"), None, Some("a")));
+        ids.observe(&event("alias", Some("a"), None, Some("b")));
+        let (person, _) = ids.observe(&event("track", Some("a"), None, None));
+        assert!(person == "a" || person == "b");
+    }
+}

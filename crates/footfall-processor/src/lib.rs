@@ -1,0 +1,41 @@
+//! footfall's stream processor: the event log's raw messages → clean, enriched, sessionized
+//! events and windowed metrics, in event time.
+//!
+//! Each operator is a unit with its own state and tests: [`dedup::Dedup`] (by `messageId`
+//! within a horizon), [`identity::Identities`] (anonymous ids and aliases → one person),
+//! [`enrich::Enricher`] (user agent, bots, channel, URL, revenue, privacy of the IP),
+//! [`sessions::Sessions`] (inactivity gap or new campaign), [`windows::Windows`] (tumbling
+//! windows per event and dimension, unique persons by sketch). [`watermark::Watermark`] is
+//! event time's clock: the latest event time seen minus the allowed lateness. Every operator
+//! is deterministic (no wall clock, no random seeds), so replaying the same input from a
+//! checkpoint gives the same output.
+
+pub mod dedup;
+pub mod enrich;
+pub mod error;
+pub mod identity;
+pub mod input;
+pub mod pipeline;
+pub mod sessions;
+pub mod sketch;
+pub mod watermark;
+pub mod windows;
+
+pub use error::ProcessError;
+pub use input::InputEvent;
+pub use pipeline::{Outputs, Processor, ProcessorConfig, ProcessorState};
+
+/// Microseconds since the Unix epoch, UTC: every time in the processor.
+pub type Micros = i64;
+
+/// Microseconds in a second.
+pub const SECOND: Micros = 1_000_000;
+
+/// Microseconds in a minute.
+pub const MINUTE: Micros = 60 * SECOND;
+
+/// A stable 64-bit hash (xxh3) of `text`: the same in every process and version, so it can be
+/// checkpointed and stored.
+pub fn stable_hash(text: &str) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(text.as_bytes())
+}

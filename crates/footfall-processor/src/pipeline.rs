@@ -1,0 +1,249 @@
+//! The operators composed: one stored record in, rows of the output tables out. Every row
+//! carries the offset of the record that produced it (`trigger_offset`), so a replay from a
+//! checkpoint can skip what an output table already holds, whatever its batch boundaries.
+
+use crate::dedup::{Dedup, DEFAULT_HORIZON};
+use crate::enrich::{Enricher, Enrichment, IpPolicy};
+use crate::identity::{Identities, Link};
+use crate::input::InputEvent;
+use crate::sessions::{Session, Sessions, DEFAULT_GAP};
+use crate::watermark::{Watermark, DEFAULT_LATENESS};
+use crate::windows::{WindowKey, Windows};
+use crate::{stable_hash, Micros, MINUTE};
+use footfall_log::StoredRecord;
+use serde::{Deserialize, Serialize};
+
+/// How the processor behaves.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ProcessorConfig {
+    /// Dedup horizon (µs of event time).
+    pub dedup_horizon: Micros,
+    /// Allowed lateness behind the latest event time (µs).
+    pub lateness: Micros,
+    /// Session inactivity gap (µs).
+    pub session_gap: Micros,
+    /// Metrics window width (µs).
+    pub window: Micros,
+    /// What to keep of IP addresses.
+    pub ip_policy: IpPolicy,
+}
+
+impl Default for ProcessorConfig {
+    fn default() -> Self {
+        Self {
+            dedup_horizon: DEFAULT_HORIZON,
+            lateness: DEFAULT_LATENESS,
+            session_gap: DEFAULT_GAP,
+            window: MINUTE,
+            ip_policy: IpPolicy::default(),
+        }
+    }
+}
+
+/// A row of the silver `events` table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventRow {
+    /// The event, as parsed.
+    pub input: InputEvent,
+    /// The person behind it, as known when it was processed.
+    pub person_id: String,
+    /// Its session (none for bots).
+    pub session_id: Option<String>,
+    /// Whether it arrived after its window closed (kept, not counted in `metrics_1m`).
+    pub late: bool,
+    /// What enrichment added.
+    pub enriched: Enrichment,
+}
+
+/// A row of the gold `metrics_1m` table: one closed window.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricRow {
+    /// The record whose event time closed the window.
+    pub trigger_offset: u64,
+    /// The window and its dimensions.
+    pub key: WindowKey,
+    /// Window width in seconds.
+    pub window_seconds: i64,
+    /// Events.
+    pub events: u64,
+    /// Unique persons (exact up to a few hundred, else estimated).
+    pub uniques: u64,
+    /// The persons' sketch (mergeable), as bytes.
+    pub persons_sketch: Vec<u8>,
+    /// Revenue.
+    pub revenue: f64,
+    /// Orders.
+    pub orders: u64,
+}
+
+/// A row of the silver `sessions` table: one closed session.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionRow {
+    /// The record that closed it.
+    pub trigger_offset: u64,
+    /// The session.
+    pub session: Session,
+}
+
+/// Rows produced, by table.
+#[derive(Debug, Default)]
+pub struct Outputs {
+    /// Silver `events`.
+    pub events: Vec<EventRow>,
+    /// Silver `sessions`.
+    pub sessions: Vec<SessionRow>,
+    /// Gold `metrics_1m`.
+    pub metrics: Vec<MetricRow>,
+    /// Silver `identities`: new links of ids to persons.
+    pub identities: Vec<Link>,
+}
+
+impl Outputs {
+    /// Whether nothing was produced.
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty() && self.sessions.is_empty() && self.metrics.is_empty() && self.identities.is_empty()
+    }
+}
+
+/// Counters of what the processor has seen.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counters {
+    /// Records processed.
+    pub records: u64,
+    /// Duplicates dropped.
+    pub duplicates: u64,
+    /// Late events (kept in `events`, not in `metrics_1m`).
+    pub late: u64,
+    /// Bot events (kept in `events`, not in sessions or metrics).
+    pub bots: u64,
+    /// Records that were not Segment messages (skipped).
+    pub unreadable: u64,
+}
+
+/// Everything the processor remembers: checkpointed as one value, with the offset it is valid
+/// at.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ProcessorState {
+    /// The next log offset to process.
+    pub next_offset: u64,
+    /// Counters.
+    pub counters: Counters,
+    dedup: Dedup,
+    identities: Identities,
+    sessions: Sessions,
+    windows: Windows,
+    watermark: Watermark,
+}
+
+impl ProcessorState {
+    /// The state before any record.
+    pub fn new(config: &ProcessorConfig) -> Self {
+        Self {
+            next_offset: 0,
+            counters: Counters::default(),
+            dedup: Dedup::new(config.dedup_horizon),
+            identities: Identities::new(),
+            sessions: Sessions::new(config.session_gap),
+            windows: Windows::new(config.window),
+            watermark: Watermark::new(config.lateness),
+        }
+    }
+
+    /// The watermark now.
+    pub fn watermark(&self) -> Option<Micros> {
+        self.watermark.current()
+    }
+
+    /// Open windows (for the live view).
+    pub fn windows(&self) -> &Windows {
+        &self.windows
+    }
+}
+
+/// The processor: state plus the (stateless but cached) enricher.
+#[derive(Debug)]
+pub struct Processor {
+    state: ProcessorState,
+    enricher: Enricher,
+}
+
+impl Processor {
+    /// A processor resuming from `state`.
+    pub fn new(config: &ProcessorConfig, state: ProcessorState) -> Self {
+        Self { state, enricher: Enricher::new(config.ip_policy) }
+    }
+
+    /// The state, for checkpoints.
+    pub fn state(&self) -> &ProcessorState {
+        &self.state
+    }
+
+    /// Processes one record, adding what it produces to `out`.
+    pub fn process(&mut self, record: &StoredRecord, out: &mut Outputs) {
+        let offset = record.offset;
+        let state = &mut self.state;
+        state.next_offset = offset + 1;
+        state.counters.records += 1;
+        let input = match InputEvent::from_record(record) {
+            Ok(input) => input,
+            Err(_) => {
+                state.counters.unreadable += 1;
+                return;
+            }
+        };
+        if !state.dedup.first_time(&input.message_id, input.event_time) {
+            state.counters.duplicates += 1;
+            return;
+        }
+        let (person_id, link) = state.identities.observe(&input);
+        out.identities.extend(link);
+        let enriched = self.enricher.enrich(&input);
+        let t = input.event_time;
+        let minute_before = state.watermark.current().map(|w| w.div_euclid(MINUTE));
+        let late = state.windows.is_closed(t, state.watermark.current());
+        state.watermark.observe(t);
+
+        let mut session_id = None;
+        if enriched.agent.is_bot {
+            state.counters.bots += 1;
+        } else {
+            let (id, closed) = state.sessions.observe(&person_id, &input, &enriched);
+            session_id = Some(id);
+            out.sessions.extend(closed.map(|session| SessionRow { trigger_offset: offset, session }));
+            if late {
+                state.counters.late += 1;
+            } else {
+                state.windows.add(
+                    t,
+                    input.event_name(),
+                    enriched.agent.device_type,
+                    enriched.channel,
+                    stable_hash(&person_id),
+                    enriched.revenue,
+                );
+            }
+        }
+        out.events.push(EventRow { input, person_id, session_id, late, enriched });
+
+        // When the watermark enters a new minute: emit closed windows and idle sessions.
+        let watermark = state.watermark.current();
+        if let Some(w) = watermark.filter(|w| Some(w.div_euclid(MINUTE)) != minute_before) {
+            let window_seconds = state.windows.width() / crate::SECOND;
+            for (key, mut figures) in state.windows.close(w) {
+                out.metrics.push(MetricRow {
+                    trigger_offset: offset,
+                    key,
+                    window_seconds,
+                    events: figures.events,
+                    uniques: figures.persons.count(),
+                    persons_sketch: figures.persons.to_bytes(),
+                    revenue: figures.revenue,
+                    orders: figures.orders,
+                });
+            }
+            out.sessions.extend(
+                state.sessions.close_idle(w).into_iter().map(|session| SessionRow { trigger_offset: offset, session }),
+            );
+        }
+    }
+}
