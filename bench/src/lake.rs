@@ -43,6 +43,12 @@ enum Command {
         #[arg(long, default_value_t = footfall_lake::loader::MAX_BATCH_ROWS)]
         batch_rows: usize,
     },
+    /// Run the stream processor over DIR/log into a new lake at DIR/processed (removed first),
+    /// timed; prints JSON with events/s and the process's peak resident memory.
+    Process {
+        #[arg(long)]
+        dir: PathBuf,
+    },
     /// Run each query REPEAT times over DIR/lake in one session; prints JSON timings.
     Query {
         #[arg(long)]
@@ -59,6 +65,7 @@ fn main() -> anyhow::Result<()> {
     match args.command {
         Command::Prepare { dir, events, users } => runtime.block_on(prepare(&dir, events, users)),
         Command::Load { dir, batch_rows } => runtime.block_on(load(&dir, batch_rows)),
+        Command::Process { dir } => runtime.block_on(process(&dir)),
         Command::Query { dir, repeat, queries } => runtime.block_on(query(&dir, repeat, &queries)),
     }
 }
@@ -121,6 +128,38 @@ async fn load(dir: &Path, batch_rows: usize) -> anyhow::Result<()> {
     });
     println!("{line}");
     Ok(())
+}
+
+async fn process(dir: &Path) -> anyhow::Result<()> {
+    let out = dir.join("processed");
+    if out.exists() {
+        std::fs::remove_dir_all(&out).context("clearing the old output")?;
+    }
+    let lake = Lake::local(&out.join("lake"))?;
+    let config = footfall_processor::ProcessorConfig::default();
+    let mut job = footfall_lake::ProcessingJob::open(&lake, &out.join("checkpoints"), config).await?;
+    let log = dir.join("log").join("events");
+    let began = Instant::now();
+    let report = job.run_available(&|offset| LogReader::snapshot(&log, offset)).await?;
+    job.finish().await?;
+    let seconds = began.elapsed().as_secs_f64();
+    let counters = job.counters();
+    let line = serde_json::json!({
+        "records": report.records, "events": report.events, "sessions": report.sessions,
+        "metric_rows": report.metrics, "duplicates": counters.duplicates, "late": counters.late,
+        "seconds": seconds, "events_per_second": report.records as f64 / seconds,
+        "peak_rss_mib": peak_rss_mib(),
+    });
+    println!("{line}");
+    Ok(())
+}
+
+/// The process's peak resident memory (VmHWM), in MiB.
+fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
 }
 
 async fn query(dir: &Path, repeat: usize, queries: &[String]) -> anyhow::Result<()> {

@@ -14,6 +14,7 @@ use crate::location::Lake;
 use crate::processed::{self, EVENTS, EVENTS_PARTITION, IDENTITIES, METRICS_1M, SESSIONS};
 use crate::table::LakeTable;
 use footfall_log::LogReader;
+use footfall_processor::live::{LiveSnapshot, LiveView};
 use footfall_processor::pipeline::Counters;
 use footfall_processor::{Outputs, Processor, ProcessorConfig, ProcessorState};
 use std::path::{Path, PathBuf};
@@ -62,6 +63,10 @@ pub struct ProcessingJob {
     checkpoint_every: Duration,
     last_checkpoint: Instant,
     checkpointed_offset: u64,
+    commit_every: Duration,
+    last_commit: Instant,
+    pending: Outputs,
+    live: LiveView,
 }
 
 impl ProcessingJob {
@@ -96,6 +101,10 @@ impl ProcessingJob {
             checkpoint_every: Duration::from_secs(30),
             last_checkpoint: Instant::now(),
             checkpointed_offset,
+            commit_every: Duration::ZERO,
+            last_commit: Instant::now(),
+            pending: Outputs::default(),
+            live: LiveView::new(),
         })
     }
 
@@ -109,6 +118,19 @@ impl ProcessingJob {
     pub fn with_checkpoint_interval(mut self, every: Duration) -> Self {
         self.checkpoint_every = every;
         self
+    }
+
+    /// Commits processed rows at most this often (default: after every micro-batch). Processing
+    /// more often than committing keeps the live view fresh without a Delta commit per pass.
+    pub fn with_commit_interval(mut self, every: Duration) -> Self {
+        self.commit_every = every;
+        self
+    }
+
+    /// The live view now.
+    pub fn live_snapshot(&mut self) -> LiveSnapshot {
+        let (watermark, next) = (self.processor.state().watermark(), self.next_offset());
+        self.live.snapshot(watermark, next)
     }
 
     /// The next log offset to process.
@@ -127,7 +149,7 @@ impl ProcessingJob {
     }
 
     /// Processes every record available in the log; `reader_from` gives a reader from an
-    /// offset.
+    /// offset. Rows are committed per micro-batch, or when the commit interval has passed.
     pub async fn run_available(
         &mut self,
         reader_from: &(dyn Fn(u64) -> LogReader + Sync),
@@ -140,15 +162,41 @@ impl ProcessingJob {
                 return Ok(report);
             }
             report.records += records.len();
-            let mut out = Outputs::default();
+            let first_new = self.pending.events.len();
             for record in &records {
-                self.processor.process(record, &mut out);
+                self.processor.process(record, &mut self.pending);
             }
-            self.commit(out, &mut report).await?;
-            if self.last_checkpoint.elapsed() >= self.checkpoint_every {
-                self.checkpoint()?;
+            for row in &self.pending.events[first_new..] {
+                self.live.observe(row);
+            }
+            if self.last_commit.elapsed() >= self.commit_every || self.pending.events.len() >= self.max_batch_records {
+                self.flush(&mut report).await?;
             }
         }
+    }
+
+    /// Commits every processed row not committed yet, then checkpoints if it is time.
+    pub async fn flush(&mut self, report: &mut ProcessReport) -> Result<(), LakeError> {
+        let out = std::mem::take(&mut self.pending);
+        self.last_commit = Instant::now();
+        if !out.is_empty() {
+            self.commit(out, report).await?;
+        }
+        if self.last_checkpoint.elapsed() >= self.checkpoint_every {
+            self.checkpoint()?;
+        }
+        Ok(())
+    }
+
+    /// Commits what is pending and checkpoints: what a clean stop does.
+    pub async fn finish(&mut self) -> Result<ProcessReport, LakeError> {
+        let mut report = ProcessReport::default();
+        let out = std::mem::take(&mut self.pending);
+        if !out.is_empty() {
+            self.commit(out, &mut report).await?;
+        }
+        self.checkpoint()?;
+        Ok(report)
     }
 
     /// Commits each table's new rows, tagged with the offset processed up to.
@@ -187,14 +235,14 @@ impl ProcessingJob {
         Ok(())
     }
 
-    /// Writes the state as a checkpoint (if it moved since the last one) and removes older
-    /// checkpoints.
+    /// Writes the state as a checkpoint (if it moved since the last one and every row it
+    /// covers is committed) and removes older checkpoints.
     pub fn checkpoint(&mut self) -> Result<(), LakeError> {
-        self.last_checkpoint = Instant::now();
         let offset = self.next_offset();
-        if offset == self.checkpointed_offset {
+        if offset == self.checkpointed_offset || !self.pending.is_empty() {
             return Ok(());
         }
+        self.last_checkpoint = Instant::now();
         let io = |path: &Path, source| LakeError::Io { path: path.to_path_buf(), source };
         let bytes = postcard::to_stdvec(self.processor.state())
             .map_err(|e| LakeError::Checkpoint(format!("serializing the state at offset {offset}: {e}")))?;

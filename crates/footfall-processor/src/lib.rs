@@ -15,6 +15,7 @@ pub mod enrich;
 pub mod error;
 pub mod identity;
 pub mod input;
+pub mod live;
 pub mod pipeline;
 pub mod sessions;
 pub mod sketch;

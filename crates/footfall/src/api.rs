@@ -5,8 +5,9 @@ use crate::output::{json_rows, Column};
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use footfall_lake::{Lake, LakeError};
 use serde::{Deserialize, Serialize};
@@ -24,11 +25,16 @@ pub struct ApiState {
     pub lake: Lake,
     /// The bearer token requests must carry, if any.
     pub token: Option<String>,
+    /// The processor's live view, as JSON, replaced after every processing pass.
+    pub live: tokio::sync::watch::Receiver<Arc<String>>,
+    /// Becomes true when the server stops: open event streams end then, so a graceful
+    /// shutdown does not wait for them forever.
+    pub stopping: tokio::sync::watch::Receiver<bool>,
 }
 
 /// The API's routes.
 pub fn router(state: ApiState) -> Router {
-    Router::new().route("/api/v1/sql", post(sql)).with_state(Arc::new(state))
+    Router::new().route("/api/v1/sql", post(sql)).route("/api/v1/live", get(live)).with_state(Arc::new(state))
 }
 
 /// `POST /api/v1/sql` body.
@@ -111,4 +117,27 @@ async fn sql(
     let truncated = rows.len() > max;
     rows.truncate(max);
     Ok(Json(SqlResponse { columns, row_count: rows.len(), rows, truncated }))
+}
+
+/// `GET /api/v1/live`: Server-Sent Events, one `live` event with the live view (JSON: buckets
+/// of ten seconds, active persons, recent events, watermark) at once and after every
+/// processing pass that saw new events (at most every 100 ms).
+async fn live(
+    State(state): State<Arc<ApiState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Result<Sse<impl futures::Stream<Item = Result<Event, std::convert::Infallible>>>, ApiFailure> {
+    authorize(&state, peer, &headers)?;
+    let mut receiver = state.live.clone();
+    receiver.mark_changed();
+    let stopping = state.stopping.clone();
+    let stream = futures::stream::unfold((receiver, stopping), |(mut receiver, mut stopping)| async move {
+        tokio::select! {
+            changed = receiver.changed() => changed.ok()?,
+            _ = stopping.wait_for(|s| *s) => return None,
+        }
+        let text = Arc::clone(&receiver.borrow_and_update());
+        Some((Ok(Event::default().event("live").data(text.as_str())), (receiver, stopping)))
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }

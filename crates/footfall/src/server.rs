@@ -83,9 +83,15 @@ pub async fn start(options: ServerOptions) -> anyhow::Result<RunningServer> {
         Arc::clone(&events) as Arc<dyn footfall_log::EventSink>,
         Arc::clone(&dead_letters) as Arc<dyn footfall_log::EventSink>,
     ));
-    let api = crate::api::router(crate::api::ApiState { lake: lake.clone(), token: api_token });
-    let app = router(Arc::clone(&collector)).merge(api).into_make_service_with_connect_info::<SocketAddr>();
     let (stop, mut stopped) = watch::channel(false);
+    let (live, live_view) = watch::channel(Arc::new(String::from("{}")));
+    let api = crate::api::router(crate::api::ApiState {
+        lake: lake.clone(),
+        token: api_token,
+        live: live_view,
+        stopping: stopped.clone(),
+    });
+    let app = router(Arc::clone(&collector)).merge(api).into_make_service_with_connect_info::<SocketAddr>();
     let task = tokio::spawn(async move {
         axum::serve(listener, app)
             .with_graceful_shutdown(async move {
@@ -97,7 +103,7 @@ pub async fn start(options: ServerOptions) -> anyhow::Result<RunningServer> {
     let loader =
         tokio::spawn(run_loader(lake.clone(), Arc::clone(&events), Arc::clone(&dead_letters), loader_stopped.clone()));
     let processor =
-        tokio::spawn(run_processor(lake, data.join("processor"), processor, Arc::clone(&events), loader_stopped));
+        tokio::spawn(run_processor(lake, data.join("processor"), processor, Arc::clone(&events), live, loader_stopped));
     Ok(RunningServer { addr, collector, events, dead_letters, stop, task, loader, processor, stop_loader })
 }
 
@@ -164,19 +170,32 @@ async fn run_loader(
     }
 }
 
-/// Runs the stream processor over the event log about once a second, and once more at stop
-/// (then checkpoints). A failed pass reopens the job from its last checkpoint: the tables say
-/// what they hold, so the replay neither loses nor repeats a row.
+/// How often the processor looks for new events (the live view's freshness).
+const PROCESS_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// How often the processor commits to the lake.
+const COMMIT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Runs the stream processor over the event log every 100 ms (committing about once a second)
+/// and publishes the live view after each pass; at stop it commits what is left and
+/// checkpoints. A failed pass reopens the job from its last checkpoint: the tables say what
+/// they hold, so the replay neither loses nor repeats a row.
 async fn run_processor(
     lake: Lake,
     checkpoints: PathBuf,
     config: footfall_processor::ProcessorConfig,
     events: Arc<EmbeddedLog>,
+    live: watch::Sender<Arc<String>>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let open = || footfall_lake::ProcessingJob::open(&lake, &checkpoints, config);
+    let open = || async {
+        footfall_lake::ProcessingJob::open(&lake, &checkpoints, config)
+            .await
+            .map(|job| job.with_commit_interval(COMMIT_EVERY))
+    };
     let mut job = None;
-    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    let mut tick = tokio::time::interval(PROCESS_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let stopping = tokio::select! {
             _ = tick.tick() => false,
@@ -191,10 +210,14 @@ async fn run_processor(
         if let Some(running) = job.as_mut() {
             let reader = |offset| events.reader(offset);
             match running.run_available(&reader).await {
-                Ok(report) if report.records > 0 => {
-                    tracing::debug!(records = report.records, events = report.events, "processed")
+                Ok(report) => {
+                    if report.records > 0 {
+                        let snapshot = running.live_snapshot();
+                        if let Ok(text) = serde_json::to_string(&snapshot) {
+                            live.send_replace(Arc::new(text));
+                        }
+                    }
                 }
-                Ok(_) => {}
                 Err(e) => {
                     tracing::warn!(error = %e, "processing failed; resuming from the last checkpoint");
                     job = None;
@@ -202,8 +225,10 @@ async fn run_processor(
             }
         }
         if stopping {
-            if let Some(Err(e)) = job.as_mut().map(|j| j.checkpoint()) {
-                tracing::warn!(error = %e, "could not checkpoint the processor at stop");
+            if let Some(running) = job.as_mut() {
+                if let Err(e) = running.finish().await {
+                    tracing::warn!(error = %e, "could not commit and checkpoint the processor at stop");
+                }
             }
             return;
         }

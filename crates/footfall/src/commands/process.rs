@@ -24,7 +24,7 @@ pub async fn run(args: ProcessArgs, config: &FootfallConfig) -> anyhow::Result<(
     let started = job.next_offset();
     if args.once {
         let report = job.run_available(&reader).await?;
-        job.checkpoint()?;
+        job.finish().await?;
         let counters = job.counters();
         eprintln!(
             "processed {} records from offset {started}: {} events, {} sessions, {} identities, {} metric rows \
@@ -55,7 +55,7 @@ pub async fn run(args: ProcessArgs, config: &FootfallConfig) -> anyhow::Result<(
             }
         }
     }
-    job.checkpoint()?;
+    job.finish().await?;
     eprintln!("stopped at offset {}", job.next_offset());
     Ok(())
 }

@@ -5,6 +5,7 @@ mod crash;
 mod demo;
 mod http;
 mod lake;
+mod live;
 mod simulate;
 
 use serde_json::Value;

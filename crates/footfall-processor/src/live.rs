@@ -1,0 +1,156 @@
+//! The live view: what the dashboard shows second by second, kept in memory only (rebuilt from
+//! new events after a restart). Ten-second buckets of the last ten minutes of event time,
+//! persons active in the last five minutes, and the latest events.
+
+use crate::pipeline::EventRow;
+use crate::{stable_hash, Micros, MINUTE, SECOND};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+/// Width of a live bucket.
+pub const BUCKET: Micros = 10 * SECOND;
+/// How much event time the buckets cover.
+pub const SPAN: Micros = 10 * MINUTE;
+/// A person is active if seen within this much event time.
+pub const ACTIVE: Micros = 5 * MINUTE;
+/// Latest events kept.
+pub const RECENT: usize = 50;
+
+/// One ten-second bucket.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Bucket {
+    /// Bucket start (µs).
+    pub start: Micros,
+    /// Events (bots left out).
+    pub events: u64,
+    /// Page and screen views.
+    pub page_views: u64,
+    /// Orders completed.
+    pub orders: u64,
+    /// Revenue.
+    pub revenue: f64,
+    /// Events per name.
+    pub by_event: BTreeMap<String, u64>,
+}
+
+/// One of the latest events.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RecentEvent {
+    /// Its log offset.
+    pub offset: u64,
+    /// Event time (µs).
+    pub time: Micros,
+    /// Event name.
+    pub event: String,
+    /// Person.
+    pub person_id: String,
+    /// Page path.
+    pub path: Option<String>,
+    /// Device type.
+    pub device_type: String,
+    /// Channel.
+    pub channel: String,
+    /// Revenue, for orders.
+    pub revenue: Option<f64>,
+}
+
+/// What the live view holds now, ready to serialize.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct LiveSnapshot {
+    /// Latest event time seen (µs), if any.
+    pub latest_event_time: Option<Micros>,
+    /// The watermark (µs): windows before it are final.
+    pub watermark: Option<Micros>,
+    /// Persons seen in the last five minutes of event time.
+    pub active_persons: u64,
+    /// Ten-second buckets, oldest first.
+    pub buckets: Vec<Bucket>,
+    /// Latest events, newest first.
+    pub recent: Vec<RecentEvent>,
+    /// Events processed since the view started.
+    pub events_seen: u64,
+    /// Late events since the view started.
+    pub late_seen: u64,
+    /// The log offset processed up to.
+    pub next_offset: u64,
+}
+
+/// The live view.
+#[derive(Debug, Default)]
+pub struct LiveView {
+    latest: Option<Micros>,
+    buckets: BTreeMap<Micros, Bucket>,
+    active: HashMap<u64, Micros>,
+    recent: VecDeque<RecentEvent>,
+    events_seen: u64,
+    late_seen: u64,
+}
+
+impl LiveView {
+    /// An empty view.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a processed event (bots are left out).
+    pub fn observe(&mut self, row: &EventRow) {
+        if row.enriched.agent.is_bot {
+            return;
+        }
+        let t = row.input.event_time;
+        self.events_seen += 1;
+        if row.late {
+            self.late_seen += 1;
+        }
+        let latest = self.latest.map_or(t, |l| l.max(t));
+        self.latest = Some(latest);
+        if t > latest - SPAN {
+            let start = t.div_euclid(BUCKET) * BUCKET;
+            let bucket = self.buckets.entry(start).or_insert_with(|| Bucket { start, ..Bucket::default() });
+            bucket.events += 1;
+            if matches!(row.input.kind.as_str(), "page" | "screen") {
+                bucket.page_views += 1;
+            }
+            if let Some(revenue) = row.enriched.revenue {
+                bucket.revenue += revenue;
+                if row.input.event.as_deref() == Some("Order Completed") {
+                    bucket.orders += 1;
+                }
+            }
+            *bucket.by_event.entry(row.input.event_name().to_owned()).or_default() += 1;
+        }
+        if t > latest - ACTIVE {
+            let seen = self.active.entry(stable_hash(&row.person_id)).or_insert(t);
+            *seen = (*seen).max(t);
+        }
+        self.recent.push_front(RecentEvent {
+            offset: row.input.offset,
+            time: t,
+            event: row.input.event_name().to_owned(),
+            person_id: row.person_id.clone(),
+            path: row.enriched.path.clone(),
+            device_type: row.enriched.agent.device_type.to_owned(),
+            channel: row.enriched.channel.to_owned(),
+            revenue: row.enriched.revenue,
+        });
+        self.recent.truncate(RECENT);
+    }
+
+    /// Drops what has aged out and returns the view.
+    pub fn snapshot(&mut self, watermark: Option<Micros>, next_offset: u64) -> LiveSnapshot {
+        if let Some(latest) = self.latest {
+            self.buckets.retain(|start, _| *start + BUCKET > latest - SPAN);
+            self.active.retain(|_, seen| *seen > latest - ACTIVE);
+        }
+        LiveSnapshot {
+            latest_event_time: self.latest,
+            watermark,
+            active_persons: self.active.len() as u64,
+            buckets: self.buckets.values().cloned().collect(),
+            recent: self.recent.iter().cloned().collect(),
+            events_seen: self.events_seen,
+            late_seen: self.late_seen,
+            next_offset,
+        }
+    }
+}
