@@ -53,4 +53,7 @@ pub enum LakeError {
     /// The processor's checkpoint could not be written or read back.
     #[error("processor checkpoint: {0}")]
     Checkpoint(String),
+    /// A worker thread of the loader failed (a bug, not bad input).
+    #[error("loader worker: {0}")]
+    Worker(String),
 }

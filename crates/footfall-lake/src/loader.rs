@@ -12,6 +12,7 @@ use crate::raw_events::RawEventsBuilder;
 use crate::rows::TableRows;
 use crate::schema;
 use crate::table::LakeTable;
+use deltalake::arrow::record_batch::RecordBatch;
 use footfall_log::LogReader;
 
 /// The application id of the loader's `txn` actions.
@@ -80,29 +81,81 @@ impl Loader {
     }
 }
 
+/// One micro-batch, built: its Arrow batches, the offset after it, rows and records left out.
+struct Built {
+    batches: Vec<RecordBatch>,
+    version: i64,
+    rows: usize,
+    skipped: Vec<LakeError>,
+}
+
 /// Loads one log into one table from where the table says it stands; returns rows added.
-async fn load_topic<R: TableRows>(
+///
+/// Pipelined: while micro-batch n is written and committed, micro-batch n+1 is read from the
+/// log and turned into Arrow columns on a blocking thread (two threads, half the records
+/// each). Commits stay in log order, each recording the offset after its batch.
+async fn load_topic<R: TableRows + 'static>(
     table: &mut LakeTable,
     reader_from: &(dyn Fn(u64) -> LogReader + Sync),
     max_batch_rows: usize,
     report: &mut LoadReport,
 ) -> Result<usize, LakeError> {
     let start = table.committed_version(LOADER_APP_ID).await?.map_or(0, |v| v.max(0) as u64);
-    let mut reader = reader_from(start);
-    let mut rows = R::default();
+    let mut reader = Some(reader_from(start));
+    let mut pending: Option<Built> = None;
     let mut added = 0;
     loop {
-        let records = reader.read_batch(max_batch_rows)?;
-        let Some(last) = records.last().map(|r| r.offset) else { return Ok(added) };
-        for record in &records {
-            if let Err(error) = rows.push(record) {
+        let Some(mut log) = reader.take() else { return Err(LakeError::Worker("the log reader was lost".into())) };
+        let next = tokio::task::spawn_blocking(move || {
+            let built =
+                log.read_batch(max_batch_rows).map_err(LakeError::from).and_then(|records| build::<R>(&records));
+            (log, built)
+        });
+        if let Some(built) = pending.take() {
+            for error in &built.skipped {
                 tracing::warn!(table = table.name(), %error, "left a log record out of the lake");
-                report.skipped += 1;
+            }
+            report.skipped += built.skipped.len();
+            table.append_batches(built.batches, LOADER_APP_ID, built.version).await?;
+            report.commits += 1;
+            added += built.rows;
+        }
+        let (log, built) = next.await.map_err(|e| LakeError::Worker(e.to_string()))?;
+        reader = Some(log);
+        match built? {
+            Some(built) => pending = Some(built),
+            None => return Ok(added),
+        }
+    }
+}
+
+/// Builds the rows of `records` on two threads; `None` when there are no records.
+fn build<R: TableRows>(records: &[footfall_log::StoredRecord]) -> Result<Option<Built>, LakeError> {
+    let Some(last) = records.last().map(|r| r.offset) else { return Ok(None) };
+    let part = |records: &[footfall_log::StoredRecord]| -> Result<(RecordBatch, usize, Vec<LakeError>), LakeError> {
+        let mut rows = R::default();
+        let mut skipped = Vec::new();
+        for record in records {
+            if let Err(error) = rows.push(record) {
+                skipped.push(error);
             }
         }
-        added += rows.len();
-        let batch = rows.finish()?;
-        table.append(batch, LOADER_APP_ID, last as i64 + 1).await?;
-        report.commits += 1;
-    }
+        let n = rows.len();
+        Ok((rows.finish()?, n, skipped))
+    };
+    let (first, second) = records.split_at(records.len() / 2);
+    let (a, b) = std::thread::scope(|scope| {
+        let other = scope.spawn(|| part(second));
+        let mine = part(first);
+        (mine, other.join())
+    });
+    let b = b.map_err(|_| LakeError::Worker("a build thread panicked".into()))?;
+    let (mut built, (batch_b, rows_b, skipped_b)) = (a?, b?);
+    built.2.extend(skipped_b);
+    Ok(Some(Built {
+        batches: vec![built.0, batch_b],
+        version: last as i64 + 1,
+        rows: built.1 + rows_b,
+        skipped: built.2,
+    }))
 }

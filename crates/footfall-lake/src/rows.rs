@@ -5,7 +5,7 @@ use deltalake::arrow::record_batch::RecordBatch;
 use footfall_log::StoredRecord;
 
 /// Rows of one table, built from log records.
-pub trait TableRows: Default {
+pub trait TableRows: Default + Send {
     /// Adds the row of one record, or refuses the record (leaving the rows as they were).
     fn push(&mut self, record: &StoredRecord) -> Result<(), LakeError>;
     /// Rows added since the last batch.

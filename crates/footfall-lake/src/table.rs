@@ -64,11 +64,21 @@ impl LakeTable {
     /// Appends `batch` in one commit that also records `app_id` at `version`: the data and
     /// the progress marker land together or not at all.
     pub async fn append(&mut self, batch: RecordBatch, app_id: &str, version: i64) -> Result<(), LakeError> {
+        self.append_batches(vec![batch], app_id, version).await
+    }
+
+    /// Appends `batches` in one commit that also records `app_id` at `version`.
+    pub async fn append_batches(
+        &mut self,
+        batches: Vec<RecordBatch>,
+        app_id: &str,
+        version: i64,
+    ) -> Result<(), LakeError> {
         let properties = CommitProperties::default().with_application_transaction(Transaction::new(app_id, version));
         self.table = self
             .table
             .clone()
-            .write(vec![batch])
+            .write(batches)
             .with_save_mode(SaveMode::Append)
             .with_partition_columns(self.partitions.clone())
             .with_commit_properties(properties)

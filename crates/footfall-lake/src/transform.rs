@@ -1,12 +1,13 @@
 //! Transforms: SQL files, one folder per layer (`transforms/gold/daily_revenue.sql`), each
 //! building the table of its name from the lake's tables, run as jobs.
 //!
-//! A transform's result has a `date` column (the output's partition). A job run is
-//! incremental: it finds the days that received new bronze rows since its last run (the
-//! `log_offset` it reached is recorded in its own commits, as a Delta `txn`), hands the query
-//! a `raw_events` holding only those days, and replaces those days of the output in one
-//! commit. Running an interval again (`--from`/`--to`) recomputes and replaces it, so a
-//! re-run gives the same table.
+//! A job run is incremental: it finds the days that received new rows in its source table
+//! (`raw_events`, or the processor's `events`) since its last run (the `log_offset` it reached is recorded in its own commits, as a Delta `txn`). A result
+//! with a `date` column (the output's partition) is rebuilt day by day: the query gets a
+//! `raw_events` holding only those days, and those days of the output are replaced in one
+//! commit; running an interval again (`--from`/`--to`) recomputes and replaces it, so a re-run
+//! gives the same table. A result without one (`persons`) is rebuilt whole when anything new
+//! arrived.
 
 use crate::error::LakeError;
 use crate::location::Lake;
@@ -32,6 +33,7 @@ pub const DATE_COLUMN: &str = "date";
 const BUILTIN: &[(&str, &str, &str)] = &[
     ("gold", "daily_event_counts", include_str!("../../../transforms/gold/daily_event_counts.sql")),
     ("gold", "daily_revenue", include_str!("../../../transforms/gold/daily_revenue.sql")),
+    ("silver", "persons", include_str!("../../../transforms/silver/persons.sql")),
 ];
 
 /// One SQL transform.
@@ -118,6 +120,16 @@ impl Transform {
         all.into_iter().find(|t| t.name == name).ok_or_else(|| LakeError::UnknownTransform(name.to_owned()))
     }
 
+    /// The table whose new rows (by `log_offset`, per `event_date`) trigger this job: the bronze
+    /// `raw_events` when the query reads it, else the silver `events`.
+    pub fn source_table(&self) -> &'static str {
+        if self.sql.contains(RAW_EVENTS) {
+            RAW_EVENTS
+        } else {
+            crate::processed::EVENTS
+        }
+    }
+
     /// The application id of this job's progress marks (`txn`) in its output's commits.
     pub fn app_id(&self) -> String {
         format!("footfall-job-{}", self.name)
@@ -127,8 +139,9 @@ impl Transform {
     pub async fn run(&self, lake: &Lake, interval: Interval) -> Result<JobReport, LakeError> {
         let output = lake.open_table(&self.name).await?;
         let ctx = sql::session(lake).await?;
-        if !ctx.table_exist(RAW_EVENTS)? {
-            return Err(LakeError::MissingTable(RAW_EVENTS.to_owned()));
+        let source = self.source_table();
+        if !ctx.table_exist(source)? {
+            return Err(LakeError::MissingTable(source.to_owned()));
         }
         let (days, up_to_offset) = match interval {
             Interval::Days { from, to } => (from.iter_days().take_while(|d| *d <= to).collect(), None),
@@ -141,7 +154,7 @@ impl Transform {
                 };
                 let new = ctx
                     .sql(&format!(
-                        "SELECT event_date, max(log_offset) FROM {RAW_EVENTS} WHERE log_offset >= {} GROUP BY event_date",
+                        "SELECT event_date, max(log_offset) FROM {source} WHERE log_offset >= {} GROUP BY event_date",
                         start.unwrap_or(0)
                     ))
                     .await?
@@ -155,21 +168,25 @@ impl Transform {
             return Ok(report);
         }
 
-        // The query sees only the days being rebuilt.
-        let day_values = report.days.iter().map(|d| lit(ScalarValue::Date32(Some(days_since_epoch(*d))))).collect();
-        let bronze = ctx.table(RAW_EVENTS).await?.filter(col("event_date").in_list(day_values, false))?;
-        ctx.deregister_table(RAW_EVENTS)?;
-        ctx.register_table(RAW_EVENTS, bronze.into_view())?;
-        let frame = ctx.sql_with_options(&self.sql, sql::read_only()).await?;
+        // A result without a `date` column is a whole table, rebuilt whole; one with it is
+        // rebuilt day by day, and the query sees only the days being rebuilt.
+        let planned = ctx.sql_with_options(&self.sql, sql::read_only()).await?;
+        let by_day = planned.schema().has_column_with_unqualified_name(DATE_COLUMN);
+        let frame = if by_day {
+            let day_values = report.days.iter().map(|d| lit(ScalarValue::Date32(Some(days_since_epoch(*d))))).collect();
+            let days = ctx.table(source).await?.filter(col("event_date").in_list(day_values, false))?;
+            ctx.deregister_table(source)?;
+            ctx.register_table(source, days.into_view())?;
+            ctx.sql_with_options(&self.sql, sql::read_only()).await?
+        } else {
+            planned
+        };
         let schema = Arc::new(frame.schema().as_arrow().clone());
-        match schema.field_with_name(DATE_COLUMN).map(|f| f.data_type().clone()) {
-            Ok(DataType::Date32) => {}
-            _ => {
-                return Err(LakeError::BadTransform {
-                    name: self.name.clone(),
-                    reason: format!("its result needs a `{DATE_COLUMN}` column of type DATE"),
-                })
-            }
+        if by_day && !matches!(schema.field_with_name(DATE_COLUMN).map(|f| f.data_type()), Ok(DataType::Date32)) {
+            return Err(LakeError::BadTransform {
+                name: self.name.clone(),
+                reason: format!("its `{DATE_COLUMN}` column must be of type DATE"),
+            });
         }
         let mut batches = frame.collect().await?;
         report.rows = batches.iter().map(RecordBatch::num_rows).sum();
@@ -181,21 +198,30 @@ impl Transform {
         if let Some(offset) = report.up_to_offset {
             commit = commit.with_application_transaction(Transaction::new(self.app_id(), offset));
         }
-        let write = match output {
-            Some(table) => {
+        let write = match (output, by_day) {
+            (Some(table), true) => {
                 let days = report.days.iter().map(|d| format!("DATE '{d}'")).collect::<Vec<_>>().join(", ");
                 table
                     .write(batches)
                     .with_save_mode(SaveMode::Overwrite)
                     .with_replace_where(format!("\"{DATE_COLUMN}\" IN ({days})"))
+                    .with_partition_columns([DATE_COLUMN])
             }
-            None => DeltaTableBuilder::from_url(lake.table_url(&self.name)?)?
-                .build()?
-                .write(batches)
-                .with_save_mode(SaveMode::Append)
-                .with_table_name(&self.name),
+            (Some(table), false) => table.write(batches).with_save_mode(SaveMode::Overwrite),
+            (None, by_day) => {
+                let write = DeltaTableBuilder::from_url(lake.table_url(&self.name)?)?
+                    .build()?
+                    .write(batches)
+                    .with_save_mode(SaveMode::Append)
+                    .with_table_name(&self.name);
+                if by_day {
+                    write.with_partition_columns([DATE_COLUMN])
+                } else {
+                    write
+                }
+            }
         };
-        write.with_partition_columns([DATE_COLUMN]).with_commit_properties(commit).await?;
+        write.with_commit_properties(commit).await?;
         Ok(report)
     }
 }

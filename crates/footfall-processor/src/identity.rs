@@ -88,6 +88,18 @@ impl Identities {
         }
     }
 
+    /// The person behind these ids as known now, without learning anything: what a query
+    /// resolving through `identities` finds.
+    pub fn resolve(&self, user_id: Option<&str>, anonymous_id: Option<&str>) -> String {
+        match (user_id, anonymous_id) {
+            (Some(user), _) => self.resolve_user(user),
+            (None, Some(anonymous)) => {
+                self.anonymous.get(anonymous).map_or(anonymous.to_owned(), |u| self.resolve_user(u))
+            }
+            (None, None) => String::new(),
+        }
+    }
+
     fn link(&self, id: &str, person: &str, event: &InputEvent) -> Link {
         Link { id: id.to_owned(), person_id: person.to_owned(), linked_at: event.event_time, offset: event.offset }
     }

@@ -38,7 +38,10 @@ fn init_tracing(verbose: u8) {
         1 => ("debug", "warn"),
         _ => ("trace", "info"),
     };
+    // delta-rs warns on every commit of a table with a binary column (metrics_1m's sketches)
+    // that it keeps no statistics for it: expected, not worth a line per second.
     let default = std::iter::once(others.to_owned())
+        .chain(std::iter::once("deltalake_core::writer::stats=error".to_owned()))
         .chain(OURS.iter().map(|c| format!("{c}={ours}")))
         .collect::<Vec<_>>()
         .join(",");

@@ -108,6 +108,38 @@ async fn counts_are_exact_late_events_are_counted_and_a_restart_changes_nothing(
         .collect();
     assert_eq!(got, expected);
 
+    // persons (a transform over events + identities): each event counted for the person its
+    // ids resolve to at the end, pre-login anonymous events included.
+    let mut identities = footfall_processor::identity::Identities::new();
+    for (input, _) in &parsed {
+        identities.observe(input);
+    }
+    let mut per_person: BTreeMap<String, u64> = BTreeMap::new();
+    for (input, enriched) in &parsed {
+        if !enriched.agent.is_bot {
+            *per_person
+                .entry(identities.resolve(input.user_id.as_deref(), input.anonymous_id.as_deref()))
+                .or_default() += 1;
+        }
+    }
+    footfall_lake::Transform::find("persons", None)
+        .expect("built in")
+        .run(&lake, footfall_lake::Interval::New)
+        .await
+        .expect("persons");
+    let persons: BTreeMap<String, u64> = table(&lake, "SELECT person_id, events FROM persons")
+        .await
+        .into_iter()
+        .map(|r| (r[0].clone(), r[1].parse().expect("n")))
+        .collect();
+    assert_eq!(persons, per_person);
+    let identified = table(
+        &lake,
+        "SELECT count(*) FROM persons WHERE user_id IS NOT NULL AND anonymous_ids > 0 AND traits IS NOT NULL",
+    )
+    .await;
+    assert_ne!(identified, [["0"]], "identified persons carry their anonymous ids and traits");
+
     // Sessions hold every non-bot event of a closed session once.
     let in_sessions = table(&lake, "SELECT sum(events), count(*), count(DISTINCT session_id) FROM sessions").await;
     assert_eq!(in_sessions[0][1], in_sessions[0][2], "each session once");

@@ -95,3 +95,66 @@ proptest! {
         prop_assert_eq!(distinct.len(), breaks + 1);
     }
 }
+
+/// One call of a small world: 4 devices, 3 users; identify, alias and anonymous page views.
+fn call() -> impl Strategy<Value = (u8, Option<u8>, u8, Option<u8>)> {
+    // (kind: 0 page, 1 identify, 2 alias; device; user; previous user for alias)
+    (0u8..3, prop::option::of(0u8..4), 0u8..3, prop::option::of(0u8..3))
+}
+
+proptest! {
+    #[test]
+    fn identities_attribute_earlier_events_to_the_person_known_at_the_end(calls in prop::collection::vec(call(), 1..80)) {
+        use footfall_processor::identity::Identities;
+        let mut ids = Identities::new();
+        let mut links: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+        let mut processed = Vec::new();
+        // Ground truth, built independently: the first user seen on a device owns it; an alias
+        // sends an earlier user id (not yet aliased, not the new user) to the new user.
+        let mut owner: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+        let mut alias: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+        for (kind, device, user, previous) in &calls {
+            let device = device.map(|d| format!("device-{d}"));
+            let user_id = format!("user-{user}");
+            let e = match kind {
+                0 if device.is_some() => InputEvent { kind: "page".into(), anonymous_id: device.clone(), ..InputEvent::default() },
+                2 => InputEvent { kind: "alias".into(), user_id: Some(user_id.clone()), previous_id: previous.map(|p| format!("user-{p}")), ..InputEvent::default() },
+                _ => InputEvent { kind: "identify".into(), user_id: Some(user_id.clone()), anonymous_id: device.clone(), ..InputEvent::default() },
+            };
+            let resolve = |alias: &std::collections::HashMap<String, String>, mut id: String| {
+                for _ in 0..16 { match alias.get(&id) { Some(next) if *next != id => id = next.clone(), _ => break } }
+                id
+            };
+            if e.kind == "alias" {
+                if let (Some(p), Some(u)) = (&e.previous_id, &e.user_id) {
+                    let target = resolve(&alias, u.clone());
+                    if *p != target && !alias.contains_key(p) { alias.insert(p.clone(), target); }
+                }
+            }
+            if let (Some(u), Some(a)) = (&e.user_id, &e.anonymous_id) {
+                owner.entry(a.clone()).or_insert_with(|| u.clone());
+            }
+            let (person, link) = ids.observe(&e);
+            if let Some(link) = link { links.entry(link.id).or_insert(link.person_id); }
+            processed.push((e, person));
+        }
+        let resolve_final = |mut id: String| {
+            for _ in 0..16 {
+                let next = alias.get(&id).cloned().or_else(|| owner.get(&id).cloned());
+                match next { Some(n) if n != id => id = n, _ => break }
+            }
+            id
+        };
+        // Retroactive attribution: each event's person_id followed through the links the
+        // processor wrote (the `identities` table), as a query or a batch fold does.
+        let through_links = |mut id: String| {
+            for _ in 0..16 { match links.get(&id) { Some(next) if *next != id => id = next.clone(), _ => break } }
+            id
+        };
+        for (e, person) in processed {
+            if person.is_empty() { continue; }
+            let truth = resolve_final(e.user_id.clone().or(e.anonymous_id.clone()).unwrap_or_default());
+            prop_assert_eq!(through_links(person), truth, "{:?}", e);
+        }
+    }
+}
