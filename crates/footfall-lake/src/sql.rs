@@ -7,7 +7,7 @@ use crate::processed::PROCESSED_TABLES;
 use crate::schema::BRONZE_TABLES;
 use crate::transform::Transform;
 use deltalake::arrow::record_batch::RecordBatch;
-use deltalake::datafusion::execution::context::{SQLOptions, SessionContext};
+use deltalake::datafusion::execution::context::{SQLOptions, SessionConfig, SessionContext};
 
 /// What a query may do: read. DDL (`CREATE`, `DROP`), DML (`INSERT`, `UPDATE`, `DELETE`,
 /// `COPY`) and statements (`SET`) are refused with DataFusion's own message.
@@ -35,7 +35,12 @@ pub fn table_names(lake: &Lake) -> Vec<String> {
 /// A DataFusion session with every existing table of `lake` registered by name, and the JSON
 /// functions.
 pub async fn session(lake: &Lake) -> Result<SessionContext, LakeError> {
-    let mut ctx = SessionContext::new();
+    // Filters are applied while decoding Parquet (late materialization): a query that keeps a
+    // few rows does not decode the large JSON columns of the others.
+    let config = SessionConfig::new()
+        .set_bool("datafusion.execution.parquet.pushdown_filters", true)
+        .set_bool("datafusion.execution.parquet.reorder_filters", true);
+    let mut ctx = SessionContext::new_with_config(config);
     datafusion_functions_json::register_all(&mut ctx)?;
     for name in table_names(lake) {
         let Some(table) = lake.open_table(&name).await? else { continue };
