@@ -19,6 +19,10 @@ use footfall_sim::{SimConfig, Simulator};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+/// The allocator of the footfall binary, so the figures are the binary's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Parser)]
 struct Args {
     #[command(subcommand)]

@@ -180,16 +180,18 @@ impl Processor {
 
     /// Processes one record, adding what it produces to `out`.
     pub fn process(&mut self, record: &StoredRecord, out: &mut Outputs) {
-        let offset = record.offset;
+        self.process_parsed(record.offset, InputEvent::from_record(record).ok(), out);
+    }
+
+    /// Processes the record at `offset`, already parsed (`None`: not a Segment message).
+    /// Parsing is the one step without state, so callers may do it on other threads.
+    pub fn process_parsed(&mut self, offset: u64, input: Option<InputEvent>, out: &mut Outputs) {
         let state = &mut self.state;
         state.next_offset = offset + 1;
         state.counters.records += 1;
-        let input = match InputEvent::from_record(record) {
-            Ok(input) => input,
-            Err(_) => {
-                state.counters.unreadable += 1;
-                return;
-            }
+        let Some(input) = input else {
+            state.counters.unreadable += 1;
+            return;
         };
         if !state.dedup.first_time(&input.message_id, input.event_time) {
             state.counters.duplicates += 1;
