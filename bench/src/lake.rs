@@ -86,7 +86,9 @@ async fn prepare(dir: &Path, events: usize, users: u32) -> anyhow::Result<()> {
     let began = Instant::now();
     let mut chunk = Vec::with_capacity(10_000);
     let mut pending = Vec::new();
-    for event in Simulator::new(SimConfig::new(7, users, start)).take(events) {
+    for mut event in Simulator::new(SimConfig::new(7, users, start)).take(events) {
+        // As `footfall simulate --days`: a backfill has no `sentAt`, so no clock skew.
+        event.clock_skew_ms = 0;
         let time = event.time;
         let text = event.into_message(time).to_string();
         let message = Message::parse(&text).context("simulated message")?;

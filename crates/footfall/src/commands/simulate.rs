@@ -62,7 +62,11 @@ async fn backfill(args: &SimulateArgs, days: f64, output: Output) -> anyhow::Res
     let events = Simulator::new(SimConfig::new(args.seed, args.users, start))
         .take_while(move |e| e.time < end)
         .take(limit as usize)
-        .map(|e| {
+        .map(|mut e| {
+            // A backfill carries no `sentAt` (its timestamps must stay in the past), so a
+            // device's wrong clock could never be corrected: historical data is stamped with
+            // true times. Live mode keeps the skew, with the `sentAt` that corrects it.
+            e.clock_skew_ms = 0;
             let time = e.time;
             e.into_message(time)
         });
