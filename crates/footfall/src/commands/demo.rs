@@ -44,6 +44,7 @@ pub async fn run(args: DemoArgs, config: FootfallConfig) -> anyhow::Result<()> {
         Some(_) => println!("  query API:      {url}/api/v1/sql (bearer token from [api] token)"),
         None => println!("  query API:      {url}/api/v1/sql (open to this machine only; no token set)"),
     }
+    println!("  live view:      {url}/api/v1/live (Server-Sent Events, every 100 ms)");
     println!("  simulating {} events/s; Ctrl-C to stop", args.rate);
 
     let sender = BatchSender::new(&url, &write_key)?;
