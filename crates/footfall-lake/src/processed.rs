@@ -138,6 +138,7 @@ pub fn events_batch(rows: &[&EventRow]) -> Result<RecordBatch, LakeError> {
     let (mut late, mut bot) = (BooleanBuilder::new(), BooleanBuilder::new());
     let mut revenue = Float64Builder::new();
     let mut date = Date32Builder::new();
+    let (mut properties, mut traits) = (StringBuilder::new(), StringBuilder::new());
     for row in rows {
         let e = &row.input;
         let x = &row.enriched;
@@ -172,12 +173,8 @@ pub fn events_batch(rows: &[&EventRow]) -> Result<RecordBatch, LakeError> {
         bot.append_value(x.agent.is_bot);
         revenue.append_option(x.revenue);
         date.append_value(e.event_time.div_euclid(24 * 60 * MINUTE) as i32);
-    }
-    let mut properties = StringBuilder::new();
-    let mut traits = StringBuilder::new();
-    for row in rows {
-        properties.append_option(row.input.properties.as_deref());
-        traits.append_option(row.input.traits.as_deref());
+        properties.append_option(e.properties.as_deref());
+        traits.append_option(e.traits.as_deref());
     }
     // Strings in builder order (see `values`): 0-6 before the times, 7-16 after the flags,
     // 17-18 after revenue.

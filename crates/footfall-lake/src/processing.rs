@@ -53,6 +53,25 @@ struct Output {
     committed: u64,
 }
 
+impl Output {
+    /// Appends the rows produced at or after the offset the table is complete up to (a replay
+    /// skips the rest), in one commit marking it complete up to `end`; returns rows written.
+    async fn append_new<T>(
+        &mut self,
+        rows: &[T],
+        produced_at: impl Fn(&T) -> u64,
+        to_batch: impl Fn(&[&T]) -> Result<deltalake::arrow::record_batch::RecordBatch, LakeError>,
+        end: u64,
+    ) -> Result<usize, LakeError> {
+        let new: Vec<&T> = rows.iter().filter(|r| produced_at(r) >= self.committed).collect();
+        if !new.is_empty() {
+            self.table.append(to_batch(&new)?, PROCESSOR_APP_ID, end as i64).await?;
+        }
+        self.committed = self.committed.max(end);
+        Ok(new.len())
+    }
+}
+
 /// The processor bound to its lake tables and checkpoint directory.
 #[derive(Debug)]
 pub struct ProcessingJob {
@@ -202,36 +221,18 @@ impl ProcessingJob {
     /// Commits each table's new rows, tagged with the offset processed up to.
     async fn commit(&mut self, out: Outputs, report: &mut ProcessReport) -> Result<(), LakeError> {
         let end = self.next_offset();
-        let version = end as i64;
         let [events, sessions, identities, metrics] = &mut self.outputs;
-
-        let rows: Vec<_> = out.events.iter().filter(|r| r.input.offset >= events.committed).collect();
-        if !rows.is_empty() {
-            events.table.append(processed::events_batch(&rows)?, PROCESSOR_APP_ID, version).await?;
-            (report.events, report.commits) = (report.events + rows.len(), report.commits + 1);
-        }
-        events.committed = events.committed.max(end);
-
-        let rows: Vec<_> = out.sessions.iter().filter(|r| r.trigger_offset >= sessions.committed).collect();
-        if !rows.is_empty() {
-            sessions.table.append(processed::sessions_batch(&rows)?, PROCESSOR_APP_ID, version).await?;
-            (report.sessions, report.commits) = (report.sessions + rows.len(), report.commits + 1);
-        }
-        sessions.committed = sessions.committed.max(end);
-
-        let rows: Vec<_> = out.identities.iter().filter(|r| r.offset >= identities.committed).collect();
-        if !rows.is_empty() {
-            identities.table.append(processed::identities_batch(&rows)?, PROCESSOR_APP_ID, version).await?;
-            (report.identities, report.commits) = (report.identities + rows.len(), report.commits + 1);
-        }
-        identities.committed = identities.committed.max(end);
-
-        let rows: Vec<_> = out.metrics.iter().filter(|r| r.trigger_offset >= metrics.committed).collect();
-        if !rows.is_empty() {
-            metrics.table.append(processed::metrics_batch(&rows)?, PROCESSOR_APP_ID, version).await?;
-            (report.metrics, report.commits) = (report.metrics + rows.len(), report.commits + 1);
-        }
-        metrics.committed = metrics.committed.max(end);
+        let written = [
+            events.append_new(&out.events, |r| r.input.offset, processed::events_batch, end).await?,
+            sessions.append_new(&out.sessions, |r| r.trigger_offset, processed::sessions_batch, end).await?,
+            identities.append_new(&out.identities, |r| r.offset, processed::identities_batch, end).await?,
+            metrics.append_new(&out.metrics, |r| r.trigger_offset, processed::metrics_batch, end).await?,
+        ];
+        report.events += written[0];
+        report.sessions += written[1];
+        report.identities += written[2];
+        report.metrics += written[3];
+        report.commits += written.iter().filter(|n| **n > 0).count();
         Ok(())
     }
 

@@ -71,7 +71,8 @@ impl InputEvent {
         let message = Message::parse(text).map_err(|e| e.to_string())?;
         let valid = message.validate(None).map_err(|e| e.to_string())?;
         let message_id = valid.message_id.as_deref().ok_or("no messageId")?.to_owned();
-        let received: DateTime<Utc> = message.received_at().unwrap_or_default();
+        let received_at = message.received_at();
+        let received: DateTime<Utc> = received_at.unwrap_or_default();
         let owned = |v: Option<std::borrow::Cow<'_, str>>| v.map(|s| s.into_owned());
         let text_of = |key: &str| message.get(key).and_then(raw_str).map(|s| s.into_owned());
         let object_of =
@@ -86,7 +87,7 @@ impl InputEvent {
             anonymous_id: owned(valid.anonymous_id.clone()),
             previous_id: text_of("previousId"),
             event_time: valid.event_time(received, true).timestamp_micros(),
-            received_at: message.received_at().map_or(0, |t| t.timestamp_micros()),
+            received_at: received_at.map_or(0, |t| t.timestamp_micros()),
             ip: owned(message.context_field(ContextField::Ip)),
             user_agent: owned(message.context_field(ContextField::UserAgent)),
             page_url: owned(message.context_field(ContextField::PageUrl)),
