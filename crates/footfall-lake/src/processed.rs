@@ -66,6 +66,8 @@ pub fn events_schema() -> SchemaRef {
         text("utm_campaign"),
         Field::new("revenue", DataType::Float64, true),
         text("currency"),
+        text("country"),
+        text("city"),
         text("ip"),
         text("properties"),
         text("traits"),
@@ -133,7 +135,7 @@ fn batch(schema: SchemaRef, columns: Vec<ArrayRef>) -> Result<RecordBatch, LakeE
 /// `events` rows as a batch.
 pub fn events_batch(rows: &[&EventRow]) -> Result<RecordBatch, LakeError> {
     let mut offset = Int64Builder::new();
-    let mut strings: Vec<StringBuilder> = (0..19).map(|_| StringBuilder::new()).collect();
+    let mut strings: Vec<StringBuilder> = (0..21).map(|_| StringBuilder::new()).collect();
     let (mut event_time, mut received_at) = (timestamps(), timestamps());
     let (mut late, mut bot) = (BooleanBuilder::new(), BooleanBuilder::new());
     let mut revenue = Float64Builder::new();
@@ -143,7 +145,7 @@ pub fn events_batch(rows: &[&EventRow]) -> Result<RecordBatch, LakeError> {
         let e = &row.input;
         let x = &row.enriched;
         offset.append_value(e.offset as i64);
-        let values: [Option<&str>; 19] = [
+        let values: [Option<&str>; 21] = [
             Some(&e.message_id),
             Some(&e.kind),
             Some(e.event_name()),
@@ -162,6 +164,8 @@ pub fn events_batch(rows: &[&EventRow]) -> Result<RecordBatch, LakeError> {
             e.utm_medium.as_deref(),
             e.utm_campaign.as_deref(),
             x.currency.as_deref(),
+            x.country.as_deref(),
+            x.city.as_deref(),
             x.ip.as_deref(),
         ];
         for (builder, value) in strings.iter_mut().zip(values) {
@@ -177,7 +181,7 @@ pub fn events_batch(rows: &[&EventRow]) -> Result<RecordBatch, LakeError> {
         traits.append_option(e.traits.as_deref());
     }
     // Strings in builder order (see `values`): 0-6 before the times, 7-16 after the flags,
-    // 17-18 after revenue.
+    // 17-20 after revenue.
     let s: Vec<ArrayRef> = strings.into_iter().map(|mut b| Arc::new(b.finish()) as ArrayRef).collect();
     let mut columns: Vec<ArrayRef> = vec![Arc::new(offset.finish())];
     columns.extend(s[0..7].iter().cloned());
@@ -189,7 +193,7 @@ pub fn events_batch(rows: &[&EventRow]) -> Result<RecordBatch, LakeError> {
     ]);
     columns.extend(s[7..17].iter().cloned());
     columns.push(Arc::new(revenue.finish()));
-    columns.extend(s[17..19].iter().cloned());
+    columns.extend(s[17..21].iter().cloned());
     columns.extend([Arc::new(properties.finish()) as ArrayRef, Arc::new(traits.finish()), Arc::new(date.finish())]);
     batch(events_schema(), columns)
 }

@@ -1,8 +1,9 @@
 //! Enrichment: user agent → browser, OS, device type; bots flagged; referrer + UTM → channel;
-//! URL → host and path; revenue and currency of orders; the IP truncated or dropped for
-//! privacy. Pure functions of the event (the user-agent cache only saves work), so replays
-//! enrich identically.
+//! URL → host and path; revenue and currency of orders; country and city of the IP (with a
+//! MaxMind database); the IP truncated or dropped for privacy. Pure functions of the event
+//! (the user-agent cache only saves work), so replays enrich identically.
 
+use crate::geo::{GeoDb, Place};
 use crate::input::InputEvent;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -55,6 +56,10 @@ pub struct Enrichment {
     pub revenue: Option<f64>,
     /// Its currency (`currency`, else USD).
     pub currency: Option<String>,
+    /// Country (ISO code) of the IP, when a MaxMind database is configured.
+    pub country: Option<String>,
+    /// City of the IP, when a MaxMind database is configured.
+    pub city: Option<String>,
     /// The IP after the privacy policy.
     pub ip: Option<String>,
 }
@@ -113,18 +118,29 @@ pub struct Enricher {
     parser: woothee::parser::Parser,
     agents: HashMap<String, Arc<Agent>>,
     ip_policy: IpPolicy,
+    geo: Option<Arc<GeoDb>>,
 }
 
 impl std::fmt::Debug for Enricher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Enricher").field("cached_agents", &self.agents.len()).field("ip", &self.ip_policy).finish()
+        f.debug_struct("Enricher")
+            .field("cached_agents", &self.agents.len())
+            .field("ip", &self.ip_policy)
+            .field("geo", &self.geo)
+            .finish()
     }
 }
 
 impl Enricher {
     /// An enricher applying `ip_policy`.
     pub fn new(ip_policy: IpPolicy) -> Self {
-        Self { parser: woothee::parser::Parser::new(), agents: HashMap::new(), ip_policy }
+        Self { parser: woothee::parser::Parser::new(), agents: HashMap::new(), ip_policy, geo: None }
+    }
+
+    /// Also places IPs with `geo`.
+    pub fn with_geo(mut self, geo: Arc<GeoDb>) -> Self {
+        self.geo = Some(geo);
+        self
     }
 
     /// The enrichment of `event`.
@@ -141,6 +157,10 @@ impl Enricher {
             .and_then(|u| u.host_str().map(str::to_owned));
         let channel = channel(event.utm_medium.as_deref(), referrer_host.as_deref(), host.as_deref());
         let (revenue, currency) = money(event);
+        let place = match (&self.geo, event.ip.as_deref()) {
+            (Some(geo), Some(ip)) => geo.locate(ip),
+            _ => Place::default(),
+        };
         Enrichment {
             agent,
             channel,
@@ -149,6 +169,8 @@ impl Enricher {
             referrer_host,
             revenue,
             currency,
+            country: place.country,
+            city: place.city,
             ip: event.ip.as_deref().and_then(|ip| privacy(ip, self.ip_policy)),
         }
     }

@@ -14,4 +14,12 @@ pub enum ProcessError {
         /// What is wrong with it.
         reason: String,
     },
+    /// The MaxMind database cannot be read.
+    #[error("cannot read the MaxMind database {path}: {reason}")]
+    Geo {
+        /// Its path.
+        path: std::path::PathBuf,
+        /// Why.
+        reason: String,
+    },
 }

@@ -3,7 +3,8 @@
 //!
 //! Each operator is a unit with its own state and tests: [`dedup::Dedup`] (by `messageId`
 //! within a horizon), [`identity::Identities`] (anonymous ids and aliases → one person),
-//! [`enrich::Enricher`] (user agent, bots, channel, URL, revenue, privacy of the IP),
+//! [`enrich::Enricher`] (user agent, bots, channel, URL, revenue, country and city from a
+//! MaxMind database ([`geo::GeoDb`]), privacy of the IP),
 //! [`sessions::Sessions`] (inactivity gap or new campaign), [`windows::Windows`] (tumbling
 //! windows per event and dimension, unique persons by sketch). [`watermark::Watermark`] is
 //! event time's clock: the latest event time seen minus the allowed lateness. Every operator
@@ -13,6 +14,7 @@
 pub mod dedup;
 pub mod enrich;
 pub mod error;
+pub mod geo;
 pub mod identity;
 pub mod input;
 pub mod live;

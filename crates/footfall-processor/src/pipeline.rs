@@ -4,6 +4,7 @@
 
 use crate::dedup::{Dedup, DEFAULT_HORIZON};
 use crate::enrich::{Enricher, Enrichment, IpPolicy};
+use crate::geo::GeoDb;
 use crate::identity::{Identities, Link};
 use crate::input::InputEvent;
 use crate::sessions::{Session, Sessions, DEFAULT_GAP};
@@ -12,6 +13,7 @@ use crate::windows::{WindowKey, Windows};
 use crate::{stable_hash, Micros, MINUTE};
 use footfall_log::StoredRecord;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// How the processor behaves.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -171,6 +173,11 @@ impl Processor {
     /// A processor resuming from `state`.
     pub fn new(config: &ProcessorConfig, state: ProcessorState) -> Self {
         Self { state, enricher: Enricher::new(config.ip_policy) }
+    }
+
+    /// Also places IPs (country, city) with `geo`.
+    pub fn with_geo(self, geo: Arc<GeoDb>) -> Self {
+        Self { enricher: self.enricher.with_geo(geo), ..self }
     }
 
     /// The state, for checkpoints.
