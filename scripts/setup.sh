@@ -18,6 +18,11 @@ if ! command -v mold >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
     echo "setup: could not install mold; linking with the default linker" >&2
 fi
 
+# InfluxDB 1.x (Debian's package) for the time-series sink's tests against a real server.
+if [ "${1:-}" != "--rust-only" ]; then
+  bash scripts/influxdb.sh install || echo "setup: could not install influxdb; its tests will fail" >&2
+fi
+
 # The official Segment SDKs (Python, Node) for the interoperability tests.
 if [ "${1:-}" != "--rust-only" ]; then
   bash tests/sdk/setup.sh

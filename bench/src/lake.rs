@@ -53,6 +53,14 @@ enum Command {
         #[arg(long)]
         dir: PathBuf,
     },
+    /// The processor's state (and the live view's) for PERSONS persons active at once: each
+    /// visits two pages within five minutes of event time, half of them log in. No log, no
+    /// lake: outputs are dropped as they come. Prints JSON with the resident memory the state
+    /// added and its checkpoint size.
+    State {
+        #[arg(long, default_value_t = 1_000_000)]
+        persons: u32,
+    },
     /// Run each query REPEAT times over DIR/lake in one session; prints JSON timings.
     Query {
         #[arg(long)]
@@ -70,6 +78,7 @@ fn main() -> anyhow::Result<()> {
         Command::Prepare { dir, events, users } => runtime.block_on(prepare(&dir, events, users)),
         Command::Load { dir, batch_rows } => runtime.block_on(load(&dir, batch_rows)),
         Command::Process { dir } => runtime.block_on(process(&dir)),
+        Command::State { persons } => state(persons),
         Command::Query { dir, repeat, queries } => runtime.block_on(query(&dir, repeat, &queries)),
     }
 }
@@ -162,10 +171,74 @@ async fn process(dir: &Path) -> anyhow::Result<()> {
 
 /// The process's peak resident memory (VmHWM), in MiB.
 fn peak_rss_mib() -> Option<f64> {
+    proc_status_mib("VmHWM:")
+}
+
+/// A memory figure of /proc/self/status, in MiB.
+fn proc_status_mib(field: &str) -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
     let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib / 1024.0)
+}
+
+fn state(persons: u32) -> anyhow::Result<()> {
+    use footfall_processor::live::LiveView;
+    use footfall_processor::{InputEvent, Outputs, Processor, ProcessorConfig, ProcessorState, MINUTE, SECOND};
+    const AGENTS: [&str; 4] = [
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36",
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1",
+        "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Safari/605.1.15",
+        "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.6723.107 Mobile Safari/537.36",
+    ];
+    let before = proc_status_mib("VmRSS:").unwrap_or(0.0);
+    let config = ProcessorConfig::default();
+    let mut processor = Processor::new(&config, ProcessorState::new(&config));
+    let mut live = LiveView::new();
+    let start = 1_790_000_000 * SECOND;
+    let mut offset = 0u64;
+    let began = Instant::now();
+    for round in 0..2u32 {
+        let mut out = Outputs::default();
+        for person in 0..persons {
+            // Every person within five minutes: spread over 4 minutes of event time per round.
+            let t = start + i64::from(round) * 4 * MINUTE + i64::from(person) * 4 * MINUTE / i64::from(persons);
+            let path = if round == 0 { "/" } else { "/products/sku-1001" };
+            let input = InputEvent {
+                offset,
+                message_id: format!("msg-{round}-{person}"),
+                kind: "page".into(),
+                name: Some(if round == 0 { "Home" } else { "Product" }.into()),
+                user_id: (round == 1 && person % 2 == 0).then(|| format!("user-{person:08}")),
+                anonymous_id: Some(format!("anon-{person:08}-4b1d-9c2e-0f6a7d3e{:04}", person % 10_000)),
+                event_time: t,
+                received_at: t,
+                ip: Some(format!("203.0.113.{}", person % 250)),
+                user_agent: Some(AGENTS[person as usize % AGENTS.len()].into()),
+                page_url: Some(format!("https://shop.example{path}")),
+                page_path: Some(path.into()),
+                ..InputEvent::default()
+            };
+            processor.process_parsed(offset, Some(input), &mut out);
+            offset += 1;
+            if out.events.len() >= 10_000 {
+                out.events.iter().for_each(|row| live.observe(row));
+                out = Outputs::default();
+            }
+        }
+        out.events.iter().for_each(|row| live.observe(row));
+    }
+    let seconds = began.elapsed().as_secs_f64();
+    let snapshot = live.snapshot(processor.state().watermark(), offset);
+    let after = proc_status_mib("VmRSS:").unwrap_or(0.0);
+    let checkpoint = postcard::to_stdvec(processor.state()).context("serializing the state")?;
+    let line = serde_json::json!({
+        "persons": persons, "events": offset, "active_persons": snapshot.active_persons,
+        "state_rss_mib": after - before, "rss_mib": after, "checkpoint_mib": checkpoint.len() as f64 / 1048576.0,
+        "events_per_second": offset as f64 / seconds,
+    });
+    println!("{line}");
+    Ok(())
 }
 
 async fn query(dir: &Path, repeat: usize, queries: &[String]) -> anyhow::Result<()> {

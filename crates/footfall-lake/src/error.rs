@@ -53,6 +53,9 @@ pub enum LakeError {
     /// The processor's checkpoint could not be written or read back.
     #[error("processor checkpoint: {0}")]
     Checkpoint(String),
+    /// A metrics query with a bad parameter.
+    #[error("{0}")]
+    BadMetricsQuery(String),
     /// A worker thread of the loader failed (a bug, not bad input).
     #[error("loader worker: {0}")]
     Worker(String),

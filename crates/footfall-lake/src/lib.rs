@@ -13,6 +13,7 @@ pub mod error;
 pub mod loader;
 pub mod location;
 pub mod maintenance;
+pub mod metrics;
 pub mod processed;
 pub mod processing;
 pub mod raw_events;

@@ -11,13 +11,16 @@
 
 use crate::error::LakeError;
 use crate::location::Lake;
+use crate::metrics::{RecentWindows, WindowRecord};
 use crate::processed::{self, EVENTS, EVENTS_PARTITION, IDENTITIES, METRICS_1M, SESSIONS};
 use crate::table::LakeTable;
 use footfall_log::LogReader;
+use footfall_processor::geo::GeoDb;
 use footfall_processor::live::{LiveSnapshot, LiveView};
 use footfall_processor::pipeline::Counters;
 use footfall_processor::{Outputs, Processor, ProcessorConfig, ProcessorState};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The application id of the processor's `txn` actions.
@@ -127,6 +130,19 @@ impl ProcessingJob {
         })
     }
 
+    /// The windows `metrics_1m` does not hold yet: closed but not committed, and open.
+    pub fn recent_windows(&self) -> RecentWindows {
+        let mut windows: Vec<WindowRecord> = self.pending.metrics.iter().map(WindowRecord::from_row).collect();
+        windows.extend(self.processor.state().windows().open().map(|(key, figures)| WindowRecord::open(key, figures)));
+        let [.., metrics] = &self.outputs;
+        RecentWindows { committed: metrics.committed, windows }
+    }
+
+    /// Places IPs (country, city) with `geo`.
+    pub fn with_geo(self, geo: Arc<GeoDb>) -> Self {
+        Self { processor: self.processor.with_geo(geo), ..self }
+    }
+
     /// Reads at most `records` log records per micro-batch.
     pub fn with_max_batch_records(mut self, records: usize) -> Self {
         self.max_batch_records = records.max(1);
@@ -178,6 +194,11 @@ impl ProcessingJob {
         loop {
             let records = reader.read_batch(self.max_batch_records)?;
             if records.is_empty() {
+                // Caught up: what waited for the commit interval goes out once it has passed,
+                // even when no more records come.
+                if !self.pending.is_empty() && self.last_commit.elapsed() >= self.commit_every {
+                    self.flush(&mut report).await?;
+                }
                 return Ok(report);
             }
             report.records += records.len();

@@ -1,14 +1,16 @@
 //! The query API under `/api/v1/`: SQL over the lake, JSON in and out, behind a bearer token.
 //! With no token configured it answers clients on the loopback interface only.
 
+use crate::metrics::{now_micros, MetricsParams};
 use crate::output::{json_rows, Column};
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use footfall_lake::metrics::RecentWindows;
 use footfall_lake::{Lake, LakeError};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -30,11 +32,27 @@ pub struct ApiState {
     /// Becomes true when the server stops: open event streams end then, so a graceful
     /// shutdown does not wait for them forever.
     pub stopping: tokio::sync::watch::Receiver<bool>,
+    /// Asks the processor for the windows the lake does not hold yet.
+    pub recent: Option<RecentRequests>,
+}
+
+/// Where to ask the processor for its recent windows: send a reply channel.
+pub type RecentRequests = tokio::sync::mpsc::Sender<tokio::sync::oneshot::Sender<Arc<RecentWindows>>>;
+
+/// The processor's recent windows, if it answers within two seconds.
+async fn recent_windows(requests: &RecentRequests) -> Option<Arc<RecentWindows>> {
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    requests.send(reply).await.ok()?;
+    tokio::time::timeout(std::time::Duration::from_secs(2), answer).await.ok()?.ok()
 }
 
 /// The API's routes.
 pub fn router(state: ApiState) -> Router {
-    Router::new().route("/api/v1/sql", post(sql)).route("/api/v1/live", get(live)).with_state(Arc::new(state))
+    Router::new()
+        .route("/api/v1/sql", post(sql))
+        .route("/api/v1/live", get(live))
+        .route("/api/v1/metrics", get(metrics))
+        .with_state(Arc::new(state))
 }
 
 /// `POST /api/v1/sql` body.
@@ -117,6 +135,31 @@ async fn sql(
     let truncated = rows.len() > max;
     rows.truncate(max);
     Ok(Json(SqlResponse { columns, row_count: rows.len(), rows, truncated }))
+}
+
+/// `GET /api/v1/metrics?metric=&event=&from=&to=&step=&by=`: a time series from `metrics_1m`
+/// and the processor's windows not committed yet (so the last minutes show before their
+/// commit); see [`footfall_lake::metrics::to_json`] for the answer.
+async fn metrics(
+    State(state): State<Arc<ApiState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    params: Result<Query<MetricsParams>, QueryRejection>,
+) -> Result<Json<Value>, ApiFailure> {
+    authorize(&state, peer, &headers)?;
+    let Query(params) = params.map_err(|e| ApiFailure(StatusCode::BAD_REQUEST, e.body_text()))?;
+    let (query, step) =
+        params.to_query(now_micros()).map_err(|e| ApiFailure(StatusCode::BAD_REQUEST, e.to_string()))?;
+    // The recent windows first: the lake then holds at least what they count as committed.
+    let recent = match &state.recent {
+        Some(requests) => recent_windows(requests).await,
+        None => None,
+    };
+    let series = footfall_lake::metrics::query(&state.lake, &query, recent.as_deref()).await.map_err(|e| {
+        tracing::error!(error = %e, "metrics query failed");
+        ApiFailure(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+    })?;
+    Ok(Json(footfall_lake::metrics::to_json(&query, &step, &series)))
 }
 
 /// `GET /api/v1/live`: Server-Sent Events, one `live` event with the live view (JSON: buckets

@@ -34,6 +34,16 @@ pub enum Command {
     Simulate(SimulateArgs),
     /// Run a read-only SQL query (DataFusion) over the lake's tables.
     Sql(SqlArgs),
+    /// Print a time series of the one-minute windows (events, uniques, revenue, orders),
+    /// rolled up to a step, optionally per device, channel or event.
+    Metrics(MetricsArgs),
+    /// Send the lake's one-minute windows to the `[influxdb]` of footfall.toml, or print them
+    /// as line protocol.
+    Influx {
+        /// What to do.
+        #[command(subcommand)]
+        command: InfluxCommand,
+    },
     /// Manage the lake: load it from the event log, compact it, vacuum it.
     Lake {
         /// What to do.
@@ -152,8 +162,10 @@ pub struct SimulateArgs {
     /// Messages per batch request.
     #[arg(long, default_value_t = 100)]
     pub batch_size: usize,
-    /// Batch requests in flight at once (backfill).
-    #[arg(long, default_value_t = 4)]
+    /// Batch requests in flight at once (backfill). Above 1, requests may land out of order,
+    /// and a backfill spreads few events over much event time: events behind the processor's
+    /// allowed lateness are then flagged late and left out of the one-minute windows.
+    #[arg(long, default_value_t = 1)]
     pub concurrency: usize,
 }
 
@@ -171,6 +183,43 @@ pub struct SqlArgs {
     /// Write the result to this file instead of stdout.
     #[arg(long, short)]
     pub output: Option<PathBuf>,
+}
+
+/// `footfall metrics`.
+#[derive(Debug, Args)]
+pub struct MetricsArgs {
+    /// What to query.
+    #[command(flatten)]
+    pub params: crate::metrics::MetricsParams,
+    /// Data directory (default: `data` in footfall.toml, else ./footfall-data).
+    #[arg(long, env = "FOOTFALL_DATA")]
+    pub data: Option<PathBuf>,
+    /// Print the API's JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `footfall influx ...`.
+#[derive(Debug, Subcommand)]
+pub enum InfluxCommand {
+    /// Send every window past the sink's cursor (what `serve` does each second), once.
+    Sync {
+        /// Data directory (default: `data` in footfall.toml, else ./footfall-data).
+        #[arg(long, env = "FOOTFALL_DATA")]
+        data: Option<PathBuf>,
+        /// Start over: send every stored window again (each overwrites itself).
+        #[arg(long)]
+        from_start: bool,
+    },
+    /// Print every stored window as the line protocol the sink sends.
+    Lines {
+        /// Data directory (default: `data` in footfall.toml, else ./footfall-data).
+        #[arg(long, env = "FOOTFALL_DATA")]
+        data: Option<PathBuf>,
+        /// Write to this file instead of stdout.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
 }
 
 /// `footfall forget`.

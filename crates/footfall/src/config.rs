@@ -8,6 +8,7 @@ use footfall_collector::CollectorConfig;
 use footfall_log::{LogConfig, Retention};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The whole configuration file.
@@ -28,6 +29,68 @@ pub struct FootfallConfig {
     pub api: ApiSettings,
     /// The stream processor.
     pub processor: ProcessorSettings,
+    /// The InfluxDB sink (off unless `url` is set).
+    pub influxdb: InfluxSettings,
+}
+
+/// `[influxdb]`: write the one-minute windows to an InfluxDB too.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct InfluxSettings {
+    /// Base URL, e.g. `http://127.0.0.1:8086`. Empty: no sink.
+    pub url: String,
+    /// Write API: `v1`, `v2` or `v3`.
+    pub api: footfall_influx::InfluxApi,
+    /// Database (v1, v3).
+    pub database: String,
+    /// Organization (v2).
+    pub org: String,
+    /// Bucket (v2).
+    pub bucket: String,
+    /// Token (v2; v3 and v1 if the server requires one).
+    pub token: String,
+    /// Points per request at most.
+    pub batch_points: usize,
+    /// How often to send new windows, in seconds.
+    pub flush_seconds: f64,
+}
+
+impl Default for InfluxSettings {
+    fn default() -> Self {
+        Self {
+            url: String::new(),
+            api: footfall_influx::InfluxApi::V1,
+            database: "footfall".into(),
+            org: String::new(),
+            bucket: String::new(),
+            token: String::new(),
+            batch_points: footfall_influx::sink::BATCH_POINTS,
+            flush_seconds: 1.0,
+        }
+    }
+}
+
+impl InfluxSettings {
+    /// The sink's options, if a URL is set.
+    pub fn options(&self) -> anyhow::Result<Option<crate::server::InfluxOptions>> {
+        if self.url.is_empty() {
+            return Ok(None);
+        }
+        anyhow::ensure!(self.flush_seconds > 0.0, "[influxdb] flush_seconds must be positive");
+        let target = footfall_influx::InfluxTarget {
+            url: self.url.clone(),
+            api: self.api,
+            database: self.database.clone(),
+            org: self.org.clone(),
+            bucket: self.bucket.clone(),
+            token: (!self.token.is_empty()).then(|| self.token.clone()),
+        };
+        Ok(Some(crate::server::InfluxOptions {
+            client: footfall_influx::InfluxClient::new(target)?,
+            batch_points: self.batch_points,
+            every: Duration::from_secs_f64(self.flush_seconds),
+        }))
+    }
 }
 
 /// `[processor]`: the stream processor.
@@ -42,6 +105,8 @@ pub struct ProcessorSettings {
     pub session_gap_minutes: f64,
     /// What to keep of IP addresses: `keep`, `truncate` (/24, /48) or `drop`.
     pub ip: footfall_processor::enrich::IpPolicy,
+    /// A MaxMind database (`GeoLite2-City.mmdb` or alike) to place IPs in a country and city.
+    pub geoip: Option<PathBuf>,
 }
 
 impl Default for ProcessorSettings {
@@ -53,6 +118,7 @@ impl Default for ProcessorSettings {
             lateness_seconds: d.lateness as f64 / second,
             session_gap_minutes: d.session_gap as f64 / minute,
             ip: d.ip_policy,
+            geoip: None,
         }
     }
 }
@@ -68,6 +134,15 @@ impl ProcessorSettings {
             ip_policy: self.ip,
             ..footfall_processor::ProcessorConfig::default()
         }
+    }
+
+    /// The configuration plus the opened MaxMind database, if one is set.
+    pub fn options(&self) -> anyhow::Result<crate::server::ProcessorOptions> {
+        let geo = match &self.geoip {
+            Some(path) => Some(Arc::new(footfall_processor::geo::GeoDb::open(path)?)),
+            None => None,
+        };
+        Ok(crate::server::ProcessorOptions { config: self.to_config(), geo })
     }
 }
 

@@ -5,6 +5,7 @@ mod api;
 mod cli;
 mod commands;
 mod config;
+mod metrics;
 mod output;
 mod server;
 

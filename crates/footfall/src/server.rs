@@ -3,10 +3,11 @@
 
 use anyhow::Context;
 use footfall_collector::{router, Collector, CollectorConfig};
-use footfall_lake::Lake;
+use footfall_lake::metrics::RecentWindows;
+use footfall_lake::{Lake, ProcessingJob};
 use footfall_log::{EmbeddedLog, LogConfig};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio::sync::watch;
 
@@ -23,6 +24,8 @@ pub struct RunningServer {
     loader: tokio::task::JoinHandle<()>,
     processor: tokio::task::JoinHandle<()>,
     stop_loader: watch::Sender<bool>,
+    sink: Option<tokio::task::JoinHandle<()>>,
+    stop_sink: watch::Sender<bool>,
 }
 
 /// What a server runs with.
@@ -42,7 +45,40 @@ pub struct ServerOptions {
     /// The query API's bearer token, if any.
     pub api_token: Option<String>,
     /// The stream processor's settings.
-    pub processor: footfall_processor::ProcessorConfig,
+    pub processor: ProcessorOptions,
+    /// The InfluxDB sink, if one is configured.
+    pub influx: Option<InfluxOptions>,
+}
+
+/// The InfluxDB sink's settings.
+#[derive(Debug, Clone)]
+pub struct InfluxOptions {
+    /// Where to write.
+    pub client: footfall_influx::InfluxClient,
+    /// Points per request at most.
+    pub batch_points: usize,
+    /// How often to send new windows.
+    pub every: std::time::Duration,
+}
+
+/// The stream processor's configuration and its MaxMind database, if any.
+#[derive(Debug, Clone, Default)]
+pub struct ProcessorOptions {
+    /// Horizons, gaps and privacy.
+    pub config: footfall_processor::ProcessorConfig,
+    /// Places IPs in a country and city.
+    pub geo: Option<Arc<footfall_processor::geo::GeoDb>>,
+}
+
+impl ProcessorOptions {
+    /// Opens the processing job in `lake` with these options.
+    pub async fn open_job(&self, lake: &Lake, checkpoints: &Path) -> Result<ProcessingJob, footfall_lake::LakeError> {
+        let job = ProcessingJob::open(lake, checkpoints, self.config).await?;
+        Ok(match &self.geo {
+            Some(geo) => job.with_geo(Arc::clone(geo)),
+            None => job,
+        })
+    }
 }
 
 /// Opens the logs under `data/log/`, serves the collector and the query API on `listen`, and
@@ -57,6 +93,7 @@ pub async fn start(options: ServerOptions) -> anyhow::Result<RunningServer> {
         lake,
         api_token,
         processor,
+        influx,
     } = options;
     let log_dir = data.join("log");
     let events = Arc::new(EmbeddedLog::open(&log_dir.join("events"), log_config).context("opening the event log")?);
@@ -85,11 +122,13 @@ pub async fn start(options: ServerOptions) -> anyhow::Result<RunningServer> {
     ));
     let (stop, mut stopped) = watch::channel(false);
     let (live, live_view) = watch::channel(Arc::new(String::from("{}")));
+    let (recent, recent_requests) = tokio::sync::mpsc::channel(16);
     let api = crate::api::router(crate::api::ApiState {
         lake: lake.clone(),
         token: api_token,
         live: live_view,
         stopping: stopped.clone(),
+        recent: Some(recent),
     });
     let app = router(Arc::clone(&collector)).merge(api).into_make_service_with_connect_info::<SocketAddr>();
     let task = tokio::spawn(async move {
@@ -102,9 +141,37 @@ pub async fn start(options: ServerOptions) -> anyhow::Result<RunningServer> {
     let (stop_loader, loader_stopped) = watch::channel(false);
     let loader =
         tokio::spawn(run_loader(lake.clone(), Arc::clone(&events), Arc::clone(&dead_letters), loader_stopped.clone()));
-    let processor =
-        tokio::spawn(run_processor(lake, data.join("processor"), processor, Arc::clone(&events), live, loader_stopped));
-    Ok(RunningServer { addr, collector, events, dead_letters, stop, task, loader, processor, stop_loader })
+    let (stop_sink, sink_stopped) = watch::channel(false);
+    let sink = match influx {
+        Some(options) => {
+            let sink = footfall_influx::InfluxSink::open(lake.clone(), options.client, &data.join("influxdb.cursor"))
+                .context("opening the InfluxDB sink")?
+                .with_batch_points(options.batch_points);
+            Some(tokio::spawn(sink.run(options.every, sink_stopped)))
+        }
+        None => None,
+    };
+    let processor = tokio::spawn(run_processor(
+        lake,
+        data.join("processor"),
+        processor,
+        Arc::clone(&events),
+        Channels { live, recent_requests },
+        loader_stopped,
+    ));
+    Ok(RunningServer {
+        addr,
+        collector,
+        events,
+        dead_letters,
+        stop,
+        task,
+        loader,
+        processor,
+        stop_loader,
+        sink,
+        stop_sink,
+    })
 }
 
 impl RunningServer {
@@ -117,6 +184,11 @@ impl RunningServer {
         let _ = self.stop_loader.send(true);
         self.loader.await.context("lake loader task")?;
         self.processor.await.context("stream processor task")?;
+        // The processor's last windows are committed: the sink sends them, then stops.
+        let _ = self.stop_sink.send(true);
+        if let Some(sink) = self.sink {
+            sink.await.context("InfluxDB sink task")?;
+        }
         let (events, dead_letters) = (self.events, self.dead_letters);
         tokio::task::spawn_blocking(move || {
             events.close();
@@ -173,6 +245,20 @@ async fn run_loader(
 /// How often the processor looks for new events (the live view's freshness).
 const PROCESS_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
 
+/// How the processor task talks to the API: the live view it publishes, and requests for the
+/// windows the lake does not hold yet.
+struct Channels {
+    live: watch::Sender<Arc<String>>,
+    recent_requests: tokio::sync::mpsc::Receiver<tokio::sync::oneshot::Sender<Arc<RecentWindows>>>,
+}
+
+/// What wakes the processor task.
+enum Wake {
+    Tick,
+    Stop,
+    Recent(tokio::sync::oneshot::Sender<Arc<RecentWindows>>),
+}
+
 /// How often the processor commits to the lake.
 const COMMIT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
@@ -183,23 +269,35 @@ const COMMIT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 async fn run_processor(
     lake: Lake,
     checkpoints: PathBuf,
-    config: footfall_processor::ProcessorConfig,
+    options: ProcessorOptions,
     events: Arc<EmbeddedLog>,
-    live: watch::Sender<Arc<String>>,
+    channels: Channels,
     mut stop: watch::Receiver<bool>,
 ) {
-    let open = || async {
-        footfall_lake::ProcessingJob::open(&lake, &checkpoints, config)
-            .await
-            .map(|job| job.with_commit_interval(COMMIT_EVERY))
-    };
-    let mut job = None;
+    let Channels { live, mut recent_requests } = channels;
+    let open =
+        || async { options.open_job(&lake, &checkpoints).await.map(|job| job.with_commit_interval(COMMIT_EVERY)) };
+    let mut job: Option<ProcessingJob> = None;
     let mut tick = tokio::time::interval(PROCESS_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        let stopping = tokio::select! {
-            _ = tick.tick() => false,
-            _ = stop.wait_for(|s| *s) => true,
+        let wake = tokio::select! {
+            _ = tick.tick() => Wake::Tick,
+            _ = stop.wait_for(|s| *s) => Wake::Stop,
+            Some(reply) = recent_requests.recv() => Wake::Recent(reply),
+        };
+        let stopping = match wake {
+            Wake::Recent(reply) => {
+                let recent = match job.as_ref() {
+                    Some(running) => running.recent_windows(),
+                    // Nothing in memory: every stored window counts.
+                    None => RecentWindows { committed: u64::MAX, windows: Vec::new() },
+                };
+                let _ = reply.send(Arc::new(recent));
+                continue;
+            }
+            Wake::Tick => false,
+            Wake::Stop => true,
         };
         if job.is_none() {
             match open().await {

@@ -29,7 +29,8 @@ pub async fn run(args: DemoArgs, config: FootfallConfig) -> anyhow::Result<()> {
         log: config.log.to_log_config(),
         lake: config.lake(&data)?,
         api_token: config.api_token(),
-        processor: config.processor.to_config(),
+        processor: config.processor.options()?,
+        influx: config.influxdb.options()?,
     })
     .await?;
     let url = format!("http://{}", server.addr);

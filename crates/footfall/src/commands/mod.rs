@@ -1,8 +1,10 @@
 //! One module per command.
 
 mod demo;
+mod influx;
 mod lake;
 mod log;
+mod metrics;
 mod process;
 mod serve;
 mod simulate;
@@ -15,6 +17,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Log { command } => log::run(command, &config),
         Command::Sql(args) => runtime()?.block_on(lake::sql(args, &config)),
+        Command::Metrics(args) => runtime()?.block_on(metrics::run(args, &config)),
+        Command::Influx { command } => runtime()?.block_on(influx::run(command, &config)),
         Command::Lake { command } => runtime()?.block_on(lake::run(command, &config)),
         Command::Jobs { command } => runtime()?.block_on(lake::jobs(command, &config)),
         Command::Forget(args) => runtime()?.block_on(lake::forget(args, &config)),

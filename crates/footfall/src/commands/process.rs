@@ -3,7 +3,6 @@
 use crate::cli::ProcessArgs;
 use crate::config::FootfallConfig;
 use anyhow::Context;
-use footfall_lake::ProcessingJob;
 use footfall_log::LogReader;
 
 pub async fn run(args: ProcessArgs, config: &FootfallConfig) -> anyhow::Result<()> {
@@ -11,8 +10,10 @@ pub async fn run(args: ProcessArgs, config: &FootfallConfig) -> anyhow::Result<(
     let lake = config.lake(&data)?;
     anyhow::ensure!(args.checkpoint_seconds >= 0.0, "--checkpoint-seconds must be 0 or more");
     let every = std::time::Duration::from_secs_f64(args.checkpoint_seconds);
+    let options = config.processor.options()?;
     let open = || async {
-        let job = ProcessingJob::open(&lake, &data.join("processor"), config.processor.to_config())
+        let job = options
+            .open_job(&lake, &data.join("processor"))
             .await
             .context("opening the processor's tables and checkpoint")?;
         anyhow::Ok(job.with_max_batch_records(args.batch_records).with_checkpoint_interval(every))

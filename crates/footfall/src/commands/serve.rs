@@ -33,7 +33,8 @@ pub async fn run(args: ServeArgs, config: FootfallConfig) -> anyhow::Result<()> 
         log: config.log.to_log_config(),
         lake: lake.clone(),
         api_token,
-        processor: config.processor.to_config(),
+        processor: config.processor.options()?,
+        influx: config.influxdb.options()?,
     })
     .await?;
     tracing::info!(addr = %server.addr, data = %data.display(), "footfall serving; Segment API at /v1/");

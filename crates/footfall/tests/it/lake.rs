@@ -1,4 +1,8 @@
 use crate::{client, dump, footfall, Server, KEY};
+use footfall_lake::arrow::compute::concat_batches;
+use footfall_lake::arrow::record_batch::RecordBatch;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 use serde_json::{json, Value};
 use std::path::Path;
 use std::time::Duration;
@@ -237,17 +241,21 @@ fn jobs_forget_optimize_vacuum_and_parquet_output_from_the_cli() {
     assert_eq!(sql(dir.path(), &who)[0]["n"], 0);
 }
 
-/// Every processor table of `data`, each as sorted JSON rows.
-fn processor_tables(data: &Path) -> Vec<Vec<Value>> {
-    [
-        "SELECT * FROM events ORDER BY log_offset",
-        "SELECT * FROM sessions ORDER BY session_id",
-        "SELECT * FROM identities ORDER BY trigger_offset, id",
-        "SELECT * FROM metrics_1m ORDER BY window_start, event, device_type, channel",
-    ]
-    .iter()
-    .map(|q| sql(data, q))
-    .collect()
+/// The processor tables, each sorted by its key, in one batch per table.
+async fn processor_tables(data: &Path) -> Vec<(&'static str, RecordBatch)> {
+    let lake = footfall_lake::Lake::local(&data.join("lake")).expect("lake");
+    let mut tables = Vec::new();
+    for (name, query) in [
+        ("events", "SELECT * FROM events ORDER BY log_offset"),
+        ("sessions", "SELECT * FROM sessions ORDER BY session_id"),
+        ("identities", "SELECT * FROM identities ORDER BY trigger_offset, id"),
+        ("metrics_1m", "SELECT * FROM metrics_1m ORDER BY window_start, event, device_type, channel"),
+    ] {
+        let batches = footfall_lake::sql::query(&lake, query).await.expect(query);
+        let schema = batches.first().map(|b| b.schema()).expect("rows");
+        tables.push((name, concat_batches(&schema, &batches).expect("one batch")));
+    }
+    tables
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -262,15 +270,23 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-#[test]
-fn kill_9_during_processing_then_restarting_gives_the_tables_of_an_uninterrupted_run() {
+/// A million simulated events through the collector into a log at `source`.
+fn million_event_log(source: &Path) {
+    let mut server = Server::start(source, &[]);
+    let status = footfall()
+        .args(["simulate", "--seed", "9", "--users", "5000", "--days", "60", "--limit", "1000000"])
+        .args(["--end", "2026-11-20T00:00:00Z", "--to", &server.url, "--write-key", KEY, "--concurrency", "4"])
+        .status()
+        .expect("simulate");
+    assert!(status.success());
+    assert_eq!(server.stop().code(), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_at_random_points_of_a_million_event_run_leaves_the_tables_of_an_uninterrupted_run() {
     let dir = tempfile::tempdir().expect("tempdir");
     let source = dir.path().join("source");
-    {
-        let mut server = Server::start(&source, &[]);
-        simulate_into(&server, "20", "300");
-        assert_eq!(server.stop().code(), Some(0));
-    }
+    million_event_log(&source);
     // Two copies of the same log, without the lake and processor state serve made.
     let (calm, crashing) = (dir.path().join("calm"), dir.path().join("crashing"));
     for copy in [&calm, &crashing] {
@@ -283,28 +299,68 @@ fn kill_9_during_processing_then_restarting_gives_the_tables_of_an_uninterrupted
     };
     assert!(process(&calm, &[]).status().expect("process").success());
 
-    // Small batches and a checkpoint after each: kills land between commits, between a commit
-    // and its checkpoint, and inside both.
+    // Smaller batches and a checkpoint after each, killed at random moments: kills land between
+    // commits, between a commit and its checkpoint, and inside both.
+    let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_nanos() as u64;
+    eprintln!("kill points from seed {seed}");
+    let mut random = ChaCha8Rng::seed_from_u64(seed);
     let mut interrupted = 0;
-    for kill_after_ms in [150u64, 400, 80, 700, 250, 1_000, 120, 500] {
-        let mut child = process(&crashing, &["--batch-records", "400", "--checkpoint-seconds", "0"])
+    for _ in 0..6 {
+        let mut child = process(&crashing, &["--batch-records", "20000", "--checkpoint-seconds", "0"])
             .stderr(std::process::Stdio::null())
             .spawn()
             .expect("spawn process");
-        std::thread::sleep(Duration::from_millis(kill_after_ms));
+        std::thread::sleep(Duration::from_millis(random.random_range(500..4_000)));
         if child.try_wait().expect("poll").is_none() {
             interrupted += 1;
         }
         let _ = child.kill();
         let _ = child.wait();
     }
-    assert!(interrupted >= 3, "only {interrupted} kills interrupted the processor");
-    assert!(process(&crashing, &["--batch-records", "400"]).status().expect("process").success());
-    let (expected, got) = (processor_tables(&calm), processor_tables(&crashing));
-    assert!(expected[0].len() > 5_000 && !expected[3].is_empty(), "a real run: {} events", expected[0].len());
-    for (name, (want, have)) in ["events", "sessions", "identities", "metrics_1m"].iter().zip(expected.iter().zip(&got))
-    {
-        assert_eq!(want.len(), have.len(), "{name}: row count");
-        assert!(want == have, "{name}: rows differ");
+    assert!(interrupted >= 4, "only {interrupted} kills interrupted the processor (seed {seed})");
+    assert!(process(&crashing, &[]).status().expect("process").success());
+
+    let (expected, got) = (processor_tables(&calm).await, processor_tables(&crashing).await);
+    assert_eq!(expected[0].1.num_rows(), 1_000_000, "every event in silver events");
+    for ((name, want), (_, have)) in expected.iter().zip(&got) {
+        assert!(want.num_rows() > 0, "{name}: empty");
+        assert_eq!(want.num_rows(), have.num_rows(), "{name}: row count (seed {seed})");
+        assert!(want == have, "{name}: rows differ (seed {seed})");
     }
+}
+
+#[test]
+fn process_places_ips_with_a_maxmind_database() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let mut server = Server::start(dir.path(), &[]);
+        simulate_into(&server, "2", "100");
+        assert_eq!(server.stop().code(), Some(0));
+    }
+    let data = dir.path().join("geo");
+    copy_dir(&dir.path().join("log"), &data.join("log"));
+    let database = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/geo/test-city.mmdb");
+    let config = dir.path().join("footfall.toml");
+    std::fs::write(&config, format!("[processor]\nip = \"keep\"\ngeoip = {:?}\n", database.display().to_string()))
+        .expect("config");
+    let status = footfall().arg("--config").arg(&config).args(["process", "--once", "--data"]).arg(&data).status();
+    assert!(status.expect("process").success());
+    // The test database: 203.0.113.0/25 is Berlin, 203.0.113.128/25 New York (the simulator's
+    // shoppers all come from 203.0.113.0/24).
+    let rows = sql(&data, "SELECT ip, country, city FROM events");
+    assert!(rows.len() > 100, "{} events", rows.len());
+    for row in &rows {
+        let ip = row["ip"].as_str().expect("ip kept");
+        let last: u8 = ip.rsplit('.').next().and_then(|o| o.parse().ok()).expect("IPv4");
+        let (country, city) = if last < 128 { ("DE", "Berlin") } else { ("US", "New York") };
+        assert_eq!((row["country"].as_str(), row["city"].as_str()), (Some(country), Some(city)), "{ip}");
+    }
+
+    let missing = dir.path().join("missing.toml");
+    std::fs::write(&missing, "[processor]\ngeoip = \"/nonexistent/GeoLite2-City.mmdb\"\n").expect("config");
+    let output = footfall().arg("--config").arg(&missing).args(["process", "--once", "--data"]).arg(&data).output();
+    let output = output.expect("process");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("cannot read the MaxMind database /nonexistent/GeoLite2-City.mmdb"), "{stderr}");
 }

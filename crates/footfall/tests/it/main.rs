@@ -4,6 +4,7 @@
 mod crash;
 mod demo;
 mod http;
+mod influx;
 mod lake;
 mod live;
 mod simulate;
@@ -50,7 +51,15 @@ impl Server {
             "--write-key",
             KEY,
         ]);
-        let child = command.stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("spawn footfall serve");
+        let child = command
+            .stdout(Stdio::null())
+            .stderr(if std::env::var_os("FOOTFALL_TEST_SERVER_LOG").is_some() {
+                Stdio::inherit()
+            } else {
+                Stdio::null()
+            })
+            .spawn()
+            .expect("spawn footfall serve");
         let server = Self { child, url: format!("http://127.0.0.1:{port}"), data: data.to_path_buf(), port, extra };
         server.wait_healthy();
         server
