@@ -5,7 +5,8 @@
 3. A fresh InfluxDB 1.x (scripts/influxdb.sh): `curl --data-binary @file` posts the whole file
    to one database (the server's own ceiling: one request, no compression, no client work),
    and `footfall influx sync --from-start` sends the same points (read from the lake, batched,
-   gzip) to another; points/s of each, alternating, best of ROUNDS.
+   two requests in flight, with and without gzip) to others; points/s of each, alternating,
+   best of ROUNDS. The footfall times include starting the process and reading the lake.
 4. `footfall serve` over the same data: ITERATIONS requests of
    `/api/v1/metrics?step=1h&by=device` over 30 days; p50/p99 latency.
 
@@ -76,11 +77,12 @@ def main():
     url = f"http://127.0.0.1:{port}"
     script = str(ROOT / "scripts" / "influxdb.sh")
     run(["bash", script, "start", str(influx_dir), str(port)])
-    results = {"points": points, "line_protocol_mib": lines.stat().st_size / 2**20, "curl": [], "footfall": []}
+    results = {"points": points, "line_protocol_mib": lines.stat().st_size / 2**20, "curl": [], "footfall": [],
+               "footfall_no_gzip": []}
     try:
         for round_ in range(args.rounds):
-            db_curl, db_sink = f"curl_{round_}", f"sink_{round_}"
-            for db in (db_curl, db_sink):
+            db_curl = f"curl_{round_}"
+            for db in (db_curl, f"sink_{round_}", f"plain_{round_}"):
                 requests.post(f"{url}/query", data={"q": f'CREATE DATABASE "{db}"'}, timeout=30)
             began = time.perf_counter()
             run(["curl", "-sS", "-f", "-XPOST", f"{url}/write?db={db_curl}&precision=ns",
@@ -88,16 +90,18 @@ def main():
             results["curl"].append(points / (time.perf_counter() - began))
             assert count_points(url, db_curl) == points, "curl: not every point landed"
 
-            config = data / "footfall.toml"
-            config.write_text(f'[influxdb]\nurl = "{url}"\ndatabase = "{db_sink}"\n')
-            began = time.perf_counter()
-            run([args.footfall, "--config", str(config), "influx", "sync", "--from-start", "--data", str(data)])
-            results["footfall"].append(points / (time.perf_counter() - began))
-            assert count_points(url, db_sink) == points, "footfall: not every point landed"
+            for name, db, gzip in (("footfall", f"sink_{round_}", "true"), ("footfall_no_gzip", f"plain_{round_}", "false")):
+                config = data / "footfall.toml"
+                config.write_text(f'[influxdb]\nurl = "{url}"\ndatabase = "{db}"\ngzip = {gzip}\n')
+                began = time.perf_counter()
+                run([args.footfall, "--config", str(config), "influx", "sync", "--from-start", "--data", str(data)])
+                results[name].append(points / (time.perf_counter() - began))
+                assert count_points(url, db) == points, f"{name}: not every point landed"
     finally:
         run(["bash", script, "stop", str(influx_dir)])
-    best_curl, best_sink = max(results["curl"]), max(results["footfall"])
-    results["ratio_best"] = best_sink / best_curl
+    best_curl = max(results["curl"])
+    results["ratio_best"] = max(results["footfall"]) / best_curl
+    results["ratio_best_no_gzip"] = max(results["footfall_no_gzip"]) / best_curl
 
     # The metrics API over 30 days, hourly, by device.
     port = free_port()

@@ -9,8 +9,11 @@ use crate::processed::METRICS_1M;
 use chrono::{DateTime, SecondsFormat, Utc};
 use deltalake::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use deltalake::arrow::compute::cast;
-use deltalake::arrow::datatypes::DataType;
+use deltalake::arrow::datatypes::IntervalMonthDayNano;
+use deltalake::arrow::datatypes::{DataType, TimeUnit};
 use deltalake::arrow::datatypes::{Float64Type, Int64Type, TimestampMicrosecondType};
+use deltalake::datafusion::functions::expr_fn::date_bin;
+use deltalake::datafusion::functions_aggregate::expr_fn::sum;
 use deltalake::datafusion::prelude::{col, lit, DataFrame, SessionContext};
 use deltalake::datafusion::scalar::ScalarValue;
 use footfall_processor::pipeline::MetricRow;
@@ -260,9 +263,129 @@ pub async fn query(
     query: &MetricsQuery,
     recent: Option<&RecentWindows>,
 ) -> Result<Vec<Series>, LakeError> {
-    let stored = lake_windows(lake, query, recent.map(|r| r.committed)).await?;
-    let in_memory = recent.into_iter().flat_map(|r| &r.windows).filter(|w| in_range(query, w));
-    Ok(roll_up(query, stored.iter().chain(in_memory)))
+    let frame = metrics_frame(lake).await?;
+    answer(frame, query, recent).await
+}
+
+/// `metrics_1m` kept open between queries and brought to its latest version before each (a
+/// few new commits read, not the whole log): what the API queries.
+#[derive(Debug)]
+pub struct MetricsStore {
+    lake: Lake,
+    table: tokio::sync::Mutex<Option<deltalake::DeltaTable>>,
+}
+
+impl MetricsStore {
+    /// A store over `lake`'s `metrics_1m` (opened at the first query).
+    pub fn new(lake: Lake) -> Self {
+        Self { lake, table: tokio::sync::Mutex::new(None) }
+    }
+
+    /// [`query`], on the table kept open.
+    pub async fn query(&self, query: &MetricsQuery, recent: Option<&RecentWindows>) -> Result<Vec<Series>, LakeError> {
+        let frame = {
+            let mut table = self.table.lock().await;
+            match table.as_mut() {
+                Some(open) => open.update_incremental(None).await?,
+                None => *table = self.lake.open_table(METRICS_1M).await?,
+            }
+            match table.as_ref() {
+                Some(open) => Some(frame_of(open).await?),
+                None => None,
+            }
+        };
+        answer(frame, query, recent).await
+    }
+}
+
+/// Counts and sums are aggregated by DataFusion (a few rows per step come back); unique
+/// persons need the sketches, merged here.
+async fn answer(
+    frame: Option<DataFrame>,
+    query: &MetricsQuery,
+    recent: Option<&RecentWindows>,
+) -> Result<Vec<Series>, LakeError> {
+    let mut cells = Cells::new(query);
+    if let Some(frame) = frame {
+        let frame = restrict(frame, query, recent.map(|r| r.committed))?;
+        if query.metric == Metric::Uniques {
+            let mut columns = COLUMNS.to_vec();
+            columns.push("persons_sketch");
+            for w in collect_windows(frame.select_columns(&columns)?).await? {
+                cells.add(query, &w);
+            }
+        } else {
+            add_sums(frame, query, &mut cells).await?;
+        }
+    }
+    for w in recent.into_iter().flat_map(|r| &r.windows).filter(|w| in_range(query, w)) {
+        cells.add(query, w);
+    }
+    Ok(cells.finish(query))
+}
+
+/// Only the rows of `query`'s range and event, closed before offset `before` if given.
+fn restrict(frame: DataFrame, query: &MetricsQuery, before: Option<u64>) -> Result<DataFrame, LakeError> {
+    let mut frame = frame
+        .filter(col("window_start").gt_eq(lit(timestamp(query.from))))?
+        .filter(col("window_start").lt(lit(timestamp(query.to))))?;
+    if let Some(event) = &query.event {
+        frame = frame.filter(col("event").eq(lit(event.as_str())))?;
+    }
+    if let Some(before) = before {
+        frame = frame.filter(col("trigger_offset").lt(lit(i64::try_from(before).unwrap_or(i64::MAX))))?;
+    }
+    Ok(frame)
+}
+
+fn dimension_column(by: Dimension) -> &'static str {
+    match by {
+        Dimension::Device => "device_type",
+        Dimension::Channel => "channel",
+        Dimension::Event => "event",
+    }
+}
+
+/// Sums of events, revenue and orders per step (and group), by DataFusion.
+async fn add_sums(frame: DataFrame, query: &MetricsQuery, cells: &mut Cells) -> Result<(), LakeError> {
+    let stride = ScalarValue::IntervalMonthDayNano(Some(IntervalMonthDayNano::new(0, 0, query.step * 1_000)));
+    let step = date_bin(lit(stride), col("window_start"), lit(timestamp(0))).alias("step");
+    let mut keys = vec![step];
+    if let Some(by) = query.by {
+        keys.push(col(dimension_column(by)).alias("grp"));
+    }
+    let sums = vec![
+        sum(col("events")).alias("events"),
+        sum(col("revenue")).alias("revenue"),
+        sum(col("orders")).alias("orders"),
+    ];
+    let corrupt = |what: &str| LakeError::BadMetricsQuery(format!("metrics sums: unexpected column {what}"));
+    for batch in frame.aggregate(keys, sums)?.collect().await? {
+        let column = |name: &str| batch.column_by_name(name).ok_or_else(|| corrupt(name));
+        // date_bin may answer in another unit: microseconds as the windows are.
+        let steps = cast(column("step")?, &DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())))?;
+        let steps = steps.as_primitive_opt::<TimestampMicrosecondType>().ok_or_else(|| corrupt("step"))?;
+        let int = |name: &str| column(name)?.as_primitive_opt::<Int64Type>().ok_or_else(|| corrupt(name));
+        let (events, orders) = (int("events")?, int("orders")?);
+        let revenue = column("revenue")?.as_primitive_opt::<Float64Type>().ok_or_else(|| corrupt("revenue"))?;
+        // Grouped on the stored strings (views, maybe); cast only the few result rows.
+        let groups = match batch.column_by_name("grp") {
+            Some(array) => Some(cast(array, &DataType::Utf8)?),
+            None => None,
+        };
+        let groups = match &groups {
+            Some(array) => Some(array.as_string_opt::<i32>().ok_or_else(|| corrupt("grp"))?),
+            None => None,
+        };
+        for i in 0..batch.num_rows() {
+            let group = groups.map(|g| g.value(i).to_owned());
+            let cell = cells.cell(group, steps.value(i));
+            cell.events += events.value(i).max(0) as u64;
+            cell.revenue += revenue.value(i);
+            cell.orders += orders.value(i).max(0) as u64;
+        }
+    }
+    Ok(())
 }
 
 fn in_range(query: &MetricsQuery, w: &WindowRecord) -> bool {
@@ -282,20 +405,11 @@ pub async fn lake_windows(
     let Some(frame) = metrics_frame(lake).await? else {
         return Ok(Vec::new());
     };
-    let mut frame = frame
-        .filter(col("window_start").gt_eq(lit(timestamp(query.from))))?
-        .filter(col("window_start").lt(lit(timestamp(query.to))))?;
-    if let Some(event) = &query.event {
-        frame = frame.filter(col("event").eq(lit(event.as_str())))?;
-    }
-    if let Some(before) = before {
-        frame = frame.filter(col("trigger_offset").lt(lit(i64::try_from(before).unwrap_or(i64::MAX))))?;
-    }
     let mut columns = COLUMNS.to_vec();
     if query.metric == Metric::Uniques {
         columns.push("persons_sketch");
     }
-    collect_windows(frame.select_columns(&columns)?).await
+    collect_windows(restrict(frame, query, before)?.select_columns(&columns)?).await
 }
 
 /// The columns every read takes.
@@ -303,12 +417,17 @@ const COLUMNS: [&str; 9] =
     ["window_start", "event", "device_type", "channel", "events", "uniques", "revenue", "orders", "trigger_offset"];
 
 async fn metrics_frame(lake: &Lake) -> Result<Option<DataFrame>, LakeError> {
-    let Some(table) = lake.open_table(METRICS_1M).await? else {
-        return Ok(None);
-    };
+    match lake.open_table(METRICS_1M).await? {
+        Some(table) => Ok(Some(frame_of(&table).await?)),
+        None => Ok(None),
+    }
+}
+
+/// A DataFrame over `table` in a session that knows its object store.
+async fn frame_of(table: &deltalake::DeltaTable) -> Result<DataFrame, LakeError> {
     let ctx = SessionContext::new();
     table.update_datafusion_session(&ctx.state())?;
-    Ok(Some(ctx.read_table(table.table_provider().await?)?))
+    Ok(ctx.read_table(table.table_provider().await?)?)
 }
 
 async fn collect_windows(frame: DataFrame) -> Result<Vec<WindowRecord>, LakeError> {
@@ -386,17 +505,27 @@ struct Accumulator {
     persons: PersonSketch,
 }
 
-/// Rolls one-minute windows up to `query`'s step and groups: counts and sums add, sketches
-/// merge. Every step of the range gets a point (zero if empty), in time order; groups sorted.
-pub fn roll_up<'a>(query: &MetricsQuery, windows: impl Iterator<Item = &'a WindowRecord>) -> Vec<Series> {
-    let mut cells: BTreeMap<Option<&str>, BTreeMap<Micros, Accumulator>> = BTreeMap::new();
-    if query.by.is_none() {
-        cells.insert(None, BTreeMap::new());
+/// Figures per group and step.
+struct Cells(BTreeMap<Option<String>, BTreeMap<Micros, Accumulator>>);
+
+impl Cells {
+    fn new(query: &MetricsQuery) -> Self {
+        let mut cells = BTreeMap::new();
+        if query.by.is_none() {
+            cells.insert(None, BTreeMap::new());
+        }
+        Self(cells)
     }
-    for w in windows.filter(|w| in_range(query, w)) {
+
+    fn cell(&mut self, group: Option<String>, step: Micros) -> &mut Accumulator {
+        self.0.entry(group).or_default().entry(step).or_default()
+    }
+
+    /// Adds one window (in range).
+    fn add(&mut self, query: &MetricsQuery, w: &WindowRecord) {
         let group = query.by.map(|by| w.dimension(by));
         let step = w.start.div_euclid(query.step) * query.step;
-        let cell = cells.entry(group).or_default().entry(step).or_default();
+        let cell = self.cell(group.map(str::to_owned), step);
         cell.events += w.events;
         cell.revenue += w.revenue;
         cell.orders += w.orders;
@@ -404,24 +533,38 @@ pub fn roll_up<'a>(query: &MetricsQuery, windows: impl Iterator<Item = &'a Windo
             cell.persons.merge(&w.persons);
         }
     }
-    cells
-        .into_iter()
-        .map(|(group, mut steps)| Series {
-            group: group.map(str::to_owned),
-            points: query
-                .steps()
-                .map(|t| {
-                    let value = steps.get_mut(&t).map_or(0.0, |cell| match query.metric {
-                        Metric::Events => cell.events as f64,
-                        Metric::Uniques => cell.persons.count() as f64,
-                        Metric::Revenue => cell.revenue,
-                        Metric::Orders => cell.orders as f64,
-                    });
-                    (t, value)
-                })
-                .collect(),
-        })
-        .collect()
+
+    /// Every step of the range for every group, zero where empty.
+    fn finish(self, query: &MetricsQuery) -> Vec<Series> {
+        self.0
+            .into_iter()
+            .map(|(group, mut steps)| Series {
+                group,
+                points: query
+                    .steps()
+                    .map(|t| {
+                        let value = steps.get_mut(&t).map_or(0.0, |cell| match query.metric {
+                            Metric::Events => cell.events as f64,
+                            Metric::Uniques => cell.persons.count() as f64,
+                            Metric::Revenue => cell.revenue,
+                            Metric::Orders => cell.orders as f64,
+                        });
+                        (t, value)
+                    })
+                    .collect(),
+            })
+            .collect()
+    }
+}
+
+/// Rolls one-minute windows up to `query`'s step and groups: counts and sums add, sketches
+/// merge. Every step of the range gets a point (zero if empty), in time order; groups sorted.
+pub fn roll_up<'a>(query: &MetricsQuery, windows: impl Iterator<Item = &'a WindowRecord>) -> Vec<Series> {
+    let mut cells = Cells::new(query);
+    for w in windows.filter(|w| in_range(query, w)) {
+        cells.add(query, w);
+    }
+    cells.finish(query)
 }
 
 /// The answer as JSON: `{"metric", "step", "from", "to", "event", "by", "series": [{<by>:

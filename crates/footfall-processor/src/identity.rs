@@ -8,8 +8,9 @@
 //! those events to the person retroactively, with no time window.
 
 use crate::input::InputEvent;
-use crate::Micros;
+use crate::{stable_hash, Micros};
 use serde::{Deserialize, Serialize};
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 
 /// How many alias hops are followed at most (a guard against cycles).
@@ -31,8 +32,10 @@ pub struct Link {
 /// The identity map.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Identities {
-    /// Anonymous id → user id it was first identified as.
-    anonymous: HashMap<String, String>,
+    /// Stable hash of an anonymous id → user id it was first identified as. Keyed by hash
+    /// (64 bits; a collision among a million anonymous ids has odds of about 1 in 36 million):
+    /// every active visitor has an entry, and the id's text would double its size.
+    anonymous: HashMap<u64, Box<str>>,
     /// Earlier user id → later user id (alias).
     aliases: HashMap<String, String>,
 }
@@ -71,16 +74,16 @@ impl Identities {
         match (&event.user_id, &event.anonymous_id) {
             (Some(user), Some(anonymous)) => {
                 let person = self.resolve_user(user);
-                if !self.anonymous.contains_key(anonymous) {
-                    // The first user an anonymous id is seen with owns it (a shared device's
-                    // later users keep their own ids).
-                    self.anonymous.insert(anonymous.clone(), user.clone());
+                // The first user an anonymous id is seen with owns it (a shared device's later
+                // users keep their own ids).
+                if let Entry::Vacant(slot) = self.anonymous.entry(stable_hash(anonymous)) {
+                    slot.insert(user.as_str().into());
                     link = link.or(Some(self.link(anonymous, &person, event)));
                 }
                 (person, link)
             }
             (Some(user), None) => (self.resolve_user(user), link),
-            (None, Some(anonymous)) => match self.anonymous.get(anonymous) {
+            (None, Some(anonymous)) => match self.anonymous.get(&stable_hash(anonymous)) {
                 Some(user) => (self.resolve_user(user), link),
                 None => (anonymous.clone(), link),
             },
@@ -94,7 +97,7 @@ impl Identities {
         match (user_id, anonymous_id) {
             (Some(user), _) => self.resolve_user(user),
             (None, Some(anonymous)) => {
-                self.anonymous.get(anonymous).map_or(anonymous.to_owned(), |u| self.resolve_user(u))
+                self.anonymous.get(&stable_hash(anonymous)).map_or(anonymous.to_owned(), |u| self.resolve_user(u))
             }
             (None, None) => String::new(),
         }

@@ -7,7 +7,8 @@ use crate::enrich::Enrichment;
 use crate::input::InputEvent;
 use crate::{stable_hash, Micros, MINUTE};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 /// The inactivity gap by default: 30 minutes.
 pub const DEFAULT_GAP: Micros = 30 * MINUTE;
@@ -55,73 +56,152 @@ impl Session {
     }
 }
 
-/// Sessions of every visitor.
+/// A session while it is open, kept compact: its id as a number, repeated strings (pages,
+/// channels, devices, campaigns) shared through [`Strings`]. A million open sessions is the
+/// state of a million active visitors, so every byte here counts.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct OpenSession {
+    id: u64,
+    person: Arc<str>,
+    start: Micros,
+    end: Micros,
+    events: u32,
+    page_views: u32,
+    landing_page: Option<Arc<str>>,
+    exit_page: Option<Arc<str>>,
+    channel: Arc<str>,
+    device_type: Arc<str>,
+    campaign: Option<Arc<str>>,
+    converted: bool,
+    revenue: f64,
+}
+
+impl OpenSession {
+    fn id_text(&self) -> String {
+        format!("{:016x}", self.id)
+    }
+
+    fn to_session(&self) -> Session {
+        let text = |s: &Option<Arc<str>>| s.as_deref().map(str::to_owned);
+        Session {
+            session_id: self.id_text(),
+            person_id: self.person.to_string(),
+            start: self.start,
+            end: self.end,
+            events: u64::from(self.events),
+            page_views: u64::from(self.page_views),
+            landing_page: text(&self.landing_page),
+            exit_page: text(&self.exit_page),
+            channel: self.channel.to_string(),
+            device_type: self.device_type.to_string(),
+            campaign: text(&self.campaign),
+            converted: self.converted,
+            revenue: self.revenue,
+        }
+    }
+}
+
+/// Strings that repeat across sessions (paths, channels, devices, campaigns), stored once.
+/// Bounded: cleared when it holds too many (sessions keep their copies).
+#[derive(Debug, Clone, Default)]
+struct Strings(HashSet<Arc<str>>);
+
+/// Distinct strings kept for sharing at most.
+const SHARED_STRINGS_MAX: usize = 100_000;
+
+impl Strings {
+    fn get(&mut self, text: &str) -> Arc<str> {
+        if let Some(known) = self.0.get(text) {
+            return Arc::clone(known);
+        }
+        if self.0.len() >= SHARED_STRINGS_MAX {
+            self.0.clear();
+        }
+        let shared: Arc<str> = Arc::from(text);
+        self.0.insert(Arc::clone(&shared));
+        shared
+    }
+}
+
+/// Sessions of every visitor, keyed by a stable hash of the visitor's id (64 bits: a collision
+/// among a million visitors has odds of about 1 in 36 million).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Sessions {
     gap: Micros,
-    open: HashMap<String, Session>,
+    /// Boxed: a hash table is up to half empty after it grows, and empty slots of a
+    /// pointer cost far less than empty slots of a session.
+    open: HashMap<u64, Box<OpenSession>>,
+    #[serde(skip)]
+    strings: Strings,
 }
 
 impl Sessions {
     /// Sessions closed after `gap` of inactivity.
     pub fn new(gap: Micros) -> Self {
-        Self { gap, open: HashMap::new() }
+        Self { gap, open: HashMap::new(), strings: Strings::default() }
     }
 
     /// Adds `event` of `person` to its session; returns the session id and the session it
     /// closed, if the event started a new one.
     pub fn observe(&mut self, person: &str, event: &InputEvent, enriched: &Enrichment) -> (String, Option<Session>) {
         let visitor = event.anonymous_id.as_deref().unwrap_or(person);
+        let key = stable_hash(visitor);
         let t = event.event_time;
         let campaign = event.utm_campaign.as_deref();
         let mut closed = None;
-        if let Some(open) = self.open.get(visitor) {
+        if let Some(open) = self.open.get(&key) {
             let idle = t - open.end > self.gap;
             let new_campaign = campaign.is_some() && campaign != open.campaign.as_deref();
             if idle || new_campaign {
-                closed = self.open.remove(visitor);
+                closed = self.open.remove(&key).map(|s| s.to_session());
             }
         }
-        let session = self.open.entry(visitor.to_owned()).or_insert_with(|| Session {
-            session_id: format!("{:016x}", stable_hash(&format!("{visitor}\u{0}{t}"))),
-            person_id: person.to_owned(),
-            start: t,
-            end: t,
-            events: 0,
-            page_views: 0,
-            landing_page: None,
-            exit_page: None,
-            channel: enriched.channel.to_owned(),
-            device_type: enriched.agent.device_type.to_owned(),
-            campaign: campaign.map(str::to_owned),
-            converted: false,
-            revenue: 0.0,
+        let strings = &mut self.strings;
+        let session = self.open.entry(key).or_insert_with(|| {
+            Box::new(OpenSession {
+                id: stable_hash(&format!("{visitor}\u{0}{t}")),
+                person: Arc::from(person),
+                start: t,
+                end: t,
+                events: 0,
+                page_views: 0,
+                landing_page: None,
+                exit_page: None,
+                channel: strings.get(enriched.channel),
+                device_type: strings.get(enriched.agent.device_type),
+                campaign: campaign.map(|c| strings.get(c)),
+                converted: false,
+                revenue: 0.0,
+            })
         });
         // An event older than the session's start (out of order) stretches it back.
         session.start = session.start.min(t);
         session.end = session.end.max(t);
-        session.events += 1;
-        session.person_id = person.to_owned();
+        session.events = session.events.saturating_add(1);
+        if *session.person != *person {
+            session.person = Arc::from(person);
+        }
         if matches!(event.kind.as_str(), "page" | "screen") {
-            session.page_views += 1;
-            if session.landing_page.is_none() {
-                session.landing_page = enriched.path.clone();
+            session.page_views = session.page_views.saturating_add(1);
+            if let Some(path) = enriched.path.as_deref() {
+                let path = strings.get(path);
+                session.landing_page.get_or_insert_with(|| Arc::clone(&path));
+                session.exit_page = Some(path);
             }
-            session.exit_page = enriched.path.clone().or(session.exit_page.take());
         }
         if let Some(revenue) = enriched.revenue {
             session.revenue += revenue;
             session.converted |= revenue > 0.0 || event.event.as_deref() == Some("Order Completed");
         }
-        (session.session_id.clone(), closed)
+        (session.id_text(), closed)
     }
 
     /// Closes every session idle for longer than the gap at `watermark`; oldest first.
     pub fn close_idle(&mut self, watermark: Micros) -> Vec<Session> {
         let gap = self.gap;
-        let idle: Vec<String> =
-            self.open.iter().filter(|(_, s)| s.end + gap < watermark).map(|(k, _)| k.clone()).collect();
-        let mut closed: Vec<Session> = idle.iter().filter_map(|k| self.open.remove(k)).collect();
+        let idle: Vec<u64> = self.open.iter().filter(|(_, s)| s.end + gap < watermark).map(|(k, _)| *k).collect();
+        let mut closed: Vec<Session> =
+            idle.iter().filter_map(|k| self.open.remove(k)).map(|s| s.to_session()).collect();
         closed.sort_by(|a, b| (a.start, &a.session_id).cmp(&(b.start, &b.session_id)));
         closed
     }

@@ -10,7 +10,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use footfall_lake::metrics::RecentWindows;
+use footfall_lake::metrics::{MetricsStore, RecentWindows};
 use footfall_lake::{Lake, LakeError};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -34,6 +34,8 @@ pub struct ApiState {
     pub stopping: tokio::sync::watch::Receiver<bool>,
     /// Asks the processor for the windows the lake does not hold yet.
     pub recent: Option<RecentRequests>,
+    /// `metrics_1m`, kept open between queries.
+    pub metrics: Arc<MetricsStore>,
 }
 
 /// Where to ask the processor for its recent windows: send a reply channel.
@@ -155,7 +157,7 @@ async fn metrics(
         Some(requests) => recent_windows(requests).await,
         None => None,
     };
-    let series = footfall_lake::metrics::query(&state.lake, &query, recent.as_deref()).await.map_err(|e| {
+    let series = state.metrics.query(&query, recent.as_deref()).await.map_err(|e| {
         tracing::error!(error = %e, "metrics query failed");
         ApiFailure(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
     })?;

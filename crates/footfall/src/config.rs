@@ -51,6 +51,10 @@ pub struct InfluxSettings {
     pub token: String,
     /// Points per request at most.
     pub batch_points: usize,
+    /// Requests in flight at once.
+    pub requests_in_flight: usize,
+    /// Compress request bodies.
+    pub gzip: bool,
     /// How often to send new windows, in seconds.
     pub flush_seconds: f64,
 }
@@ -65,6 +69,8 @@ impl Default for InfluxSettings {
             bucket: String::new(),
             token: String::new(),
             batch_points: footfall_influx::sink::BATCH_POINTS,
+            requests_in_flight: footfall_influx::sink::IN_FLIGHT,
+            gzip: true,
             flush_seconds: 1.0,
         }
     }
@@ -86,8 +92,9 @@ impl InfluxSettings {
             token: (!self.token.is_empty()).then(|| self.token.clone()),
         };
         Ok(Some(crate::server::InfluxOptions {
-            client: footfall_influx::InfluxClient::new(target)?,
+            client: footfall_influx::InfluxClient::new(target)?.with_gzip(self.gzip),
             batch_points: self.batch_points,
+            requests_in_flight: self.requests_in_flight,
             every: Duration::from_secs_f64(self.flush_seconds),
         }))
     }

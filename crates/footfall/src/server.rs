@@ -57,6 +57,8 @@ pub struct InfluxOptions {
     pub client: footfall_influx::InfluxClient,
     /// Points per request at most.
     pub batch_points: usize,
+    /// Requests in flight at once.
+    pub requests_in_flight: usize,
     /// How often to send new windows.
     pub every: std::time::Duration,
 }
@@ -129,6 +131,7 @@ pub async fn start(options: ServerOptions) -> anyhow::Result<RunningServer> {
         live: live_view,
         stopping: stopped.clone(),
         recent: Some(recent),
+        metrics: Arc::new(footfall_lake::metrics::MetricsStore::new(lake.clone())),
     });
     let app = router(Arc::clone(&collector)).merge(api).into_make_service_with_connect_info::<SocketAddr>();
     let task = tokio::spawn(async move {
@@ -146,7 +149,8 @@ pub async fn start(options: ServerOptions) -> anyhow::Result<RunningServer> {
         Some(options) => {
             let sink = footfall_influx::InfluxSink::open(lake.clone(), options.client, &data.join("influxdb.cursor"))
                 .context("opening the InfluxDB sink")?
-                .with_batch_points(options.batch_points);
+                .with_batch_points(options.batch_points)
+                .with_requests_in_flight(options.requests_in_flight);
             Some(tokio::spawn(sink.run(options.every, sink_stopped)))
         }
         None => None,
