@@ -354,20 +354,20 @@ async fn add_sums(frame: DataFrame, query: &MetricsQuery, cells: &mut Cells) -> 
     if let Some(by) = query.by {
         keys.push(col(dimension_column(by)).alias("grp"));
     }
-    let sums = vec![
-        sum(col("events")).alias("events"),
-        sum(col("revenue")).alias("revenue"),
-        sum(col("orders")).alias("orders"),
-    ];
+    // Only the column the metric needs: fewer columns decoded, one sum per group.
+    let column = match query.metric {
+        Metric::Events | Metric::Uniques => "events",
+        Metric::Revenue => "revenue",
+        Metric::Orders => "orders",
+    };
     let corrupt = |what: &str| LakeError::BadMetricsQuery(format!("metrics sums: unexpected column {what}"));
-    for batch in frame.aggregate(keys, sums)?.collect().await? {
-        let column = |name: &str| batch.column_by_name(name).ok_or_else(|| corrupt(name));
+    for batch in frame.aggregate(keys, vec![sum(col(column)).alias("total")])?.collect().await? {
+        let array = |name: &str| batch.column_by_name(name).ok_or_else(|| corrupt(name));
         // date_bin may answer in another unit: microseconds as the windows are.
-        let steps = cast(column("step")?, &DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())))?;
+        let steps = cast(array("step")?, &DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())))?;
         let steps = steps.as_primitive_opt::<TimestampMicrosecondType>().ok_or_else(|| corrupt("step"))?;
-        let int = |name: &str| column(name)?.as_primitive_opt::<Int64Type>().ok_or_else(|| corrupt(name));
-        let (events, orders) = (int("events")?, int("orders")?);
-        let revenue = column("revenue")?.as_primitive_opt::<Float64Type>().ok_or_else(|| corrupt("revenue"))?;
+        let totals = cast(array("total")?, &DataType::Float64)?;
+        let totals = totals.as_primitive_opt::<Float64Type>().ok_or_else(|| corrupt("total"))?;
         // Grouped on the stored strings (views, maybe); cast only the few result rows.
         let groups = match batch.column_by_name("grp") {
             Some(array) => Some(cast(array, &DataType::Utf8)?),
@@ -380,9 +380,12 @@ async fn add_sums(frame: DataFrame, query: &MetricsQuery, cells: &mut Cells) -> 
         for i in 0..batch.num_rows() {
             let group = groups.map(|g| g.value(i).to_owned());
             let cell = cells.cell(group, steps.value(i));
-            cell.events += events.value(i).max(0) as u64;
-            cell.revenue += revenue.value(i);
-            cell.orders += orders.value(i).max(0) as u64;
+            let total = totals.value(i);
+            match query.metric {
+                Metric::Revenue => cell.revenue += total,
+                Metric::Orders => cell.orders += total.max(0.0) as u64,
+                _ => cell.events += total.max(0.0) as u64,
+            }
         }
     }
     Ok(())

@@ -46,6 +46,7 @@ pub async fn run(args: DemoArgs, config: FootfallConfig) -> anyhow::Result<()> {
         None => println!("  query API:      {url}/api/v1/sql (open to this machine only; no token set)"),
     }
     println!("  live view:      {url}/api/v1/live (Server-Sent Events, every 100 ms)");
+    println!("  metrics:        {url}/api/v1/metrics?step=1m&by=event (events per minute, last 24 h)");
     println!("  simulating {} events/s; Ctrl-C to stop", args.rate);
 
     let sender = BatchSender::new(&url, &write_key)?;
