@@ -1,6 +1,7 @@
 //! The query API under `/api/v1/`: SQL over the lake, JSON in and out, behind a bearer token.
 //! With no token configured it answers clients on the loopback interface only.
 
+use crate::analysis::FunnelRequest;
 use crate::metrics::{now_micros, MetricsParams};
 use crate::output::{json_rows, Column};
 use axum::extract::rejection::{JsonRejection, QueryRejection};
@@ -10,6 +11,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use footfall_analytics::{AnalyticsError, StepResult};
 use footfall_lake::metrics::{MetricsStore, RecentWindows};
 use footfall_lake::{Lake, LakeError};
 use serde::{Deserialize, Serialize};
@@ -54,6 +56,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/sql", post(sql))
         .route("/api/v1/live", get(live))
         .route("/api/v1/metrics", get(metrics))
+        .route("/api/v1/funnel", post(funnel))
         .with_state(Arc::new(state))
 }
 
@@ -162,6 +165,25 @@ async fn metrics(
         ApiFailure(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
     })?;
     Ok(Json(footfall_lake::metrics::to_json(&query, &step, &series)))
+}
+
+/// `POST /api/v1/funnel` with a [`FunnelRequest`]: one object per step (and breakdown value),
+/// as `footfall funnel --json` prints.
+async fn funnel(
+    State(state): State<Arc<ApiState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Result<Json<FunnelRequest>, JsonRejection>,
+) -> Result<Json<Vec<StepResult>>, ApiFailure> {
+    authorize(&state, peer, &headers)?;
+    let Json(request) = body.map_err(|e| ApiFailure(StatusCode::BAD_REQUEST, e.body_text()))?;
+    request.run(&state.lake, now_micros()).await.map(Json).map_err(|e| match e {
+        AnalyticsError::BadRequest(message) => ApiFailure(StatusCode::BAD_REQUEST, message),
+        other => {
+            tracing::error!(error = %other, "funnel failed");
+            ApiFailure(StatusCode::INTERNAL_SERVER_ERROR, other.to_string())
+        }
+    })
 }
 
 /// `GET /api/v1/live`: Server-Sent Events, one `live` event with the live view (JSON: buckets

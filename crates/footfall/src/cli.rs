@@ -37,6 +37,8 @@ pub enum Command {
     /// Print a time series of the one-minute windows (events, uniques, revenue, orders),
     /// rolled up to a step, optionally per device, channel or event.
     Metrics(MetricsArgs),
+    /// A conversion funnel: persons per step, conversion, drop-off and time to convert.
+    Funnel(FunnelArgs),
     /// Send the lake's one-minute windows to the `[influxdb]` of footfall.toml, or print them
     /// as line protocol.
     Influx {
@@ -197,6 +199,41 @@ pub struct MetricsArgs {
     /// Print the API's JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `footfall funnel`.
+#[derive(Debug, Args)]
+pub struct FunnelArgs {
+    /// Steps, comma-separated; each `Event` or `Event[property=value,…]`.
+    #[arg(long)]
+    pub steps: String,
+    /// Conversion window from step 1: 30m, 1h, 7d, …
+    #[arg(long, default_value = "1d")]
+    pub window: String,
+    /// ordered (other events may come between), strict (nothing between) or any (any order).
+    #[arg(long, default_value = "ordered")]
+    pub mode: String,
+    /// Attempts from (RFC 3339 or Unix seconds; default: 30 days before --to).
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Attempts until (default: now).
+    #[arg(long)]
+    pub to: Option<String>,
+    /// Drop persons doing EVENT between steps FROM and TO: `EVENT:FROM-TO` (repeatable).
+    #[arg(long)]
+    pub exclude: Vec<String>,
+    /// Break down by device, channel, campaign, browser, os, country or prop:NAME.
+    #[arg(long)]
+    pub breakdown: Option<String>,
+    /// Which step gives the breakdown value: first, last or stepN.
+    #[arg(long, default_value = "first")]
+    pub attribution: String,
+    /// Print JSON (one object per step and breakdown value).
+    #[arg(long)]
+    pub json: bool,
+    /// Data directory (default: `data` in footfall.toml, else ./footfall-data).
+    #[arg(long, env = "FOOTFALL_DATA")]
+    pub data: Option<PathBuf>,
 }
 
 /// `footfall influx ...`.

@@ -1,6 +1,7 @@
 //! The `footfall` binary: command-line parsing and wiring of the library crates. Thin on
 //! purpose: behaviour lives in the crates, so it is tested there.
 
+mod analysis;
 mod api;
 mod cli;
 mod commands;

@@ -1,6 +1,7 @@
 //! One module per command.
 
 mod demo;
+mod funnel;
 mod influx;
 mod lake;
 mod log;
@@ -18,6 +19,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Log { command } => log::run(command, &config),
         Command::Sql(args) => runtime()?.block_on(lake::sql(args, &config)),
         Command::Metrics(args) => runtime()?.block_on(metrics::run(args, &config)),
+        Command::Funnel(args) => runtime()?.block_on(funnel::run(args, &config)),
         Command::Influx { command } => runtime()?.block_on(influx::run(command, &config)),
         Command::Lake { command } => runtime()?.block_on(lake::run(command, &config)),
         Command::Jobs { command } => runtime()?.block_on(lake::jobs(command, &config)),

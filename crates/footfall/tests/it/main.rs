@@ -1,6 +1,7 @@
 //! End-to-end tests of the `footfall` binary: a real server process on a real port, real HTTP
 //! clients, `kill -9`, and the log read back with `footfall log dump`.
 
+mod analytics;
 mod crash;
 mod demo;
 mod http;

@@ -1,0 +1,14 @@
+//! footfall's analyses. Each works on [`timeline::Timelines`]: every person's events (identity
+//! stitched), in event-time order, loaded from the lake's silver `events` with
+//! [`timeline::load`]. [`funnel`] computes conversion funnels.
+
+pub mod error;
+pub mod funnel;
+pub mod timeline;
+
+pub use error::AnalyticsError;
+pub use funnel::{compute_funnel, FunnelSpec, FunnelStep, Mode, StepResult};
+pub use timeline::{Event, Timelines};
+
+/// Microseconds since the Unix epoch, UTC.
+pub type Micros = i64;

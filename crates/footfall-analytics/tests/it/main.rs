@@ -1,0 +1,3 @@
+//! The analyses against brute-force references.
+
+mod funnel;

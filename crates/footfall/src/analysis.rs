@@ -1,0 +1,121 @@
+//! The analysis requests shared by the CLI (`footfall funnel`) and the API
+//! (`POST /api/v1/funnel`): parsing, defaults, and running them over the lake.
+
+use footfall_analytics::funnel::{compute_funnel, Attribution, Exclusion, FunnelSpec, FunnelStep, Mode, StepResult};
+use footfall_analytics::timeline::{load, LoadRequest};
+use footfall_analytics::AnalyticsError;
+use footfall_lake::metrics::{parse_step, parse_time};
+use footfall_lake::Lake;
+use footfall_processor::Micros;
+use serde::Deserialize;
+
+/// An exclusion in a request: `event` between steps `from_step` and `to_step` (1-based).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExclusionRequest {
+    /// The excluded event (filters allowed, as in steps).
+    pub event: String,
+    /// After this step.
+    pub from_step: usize,
+    /// Before this step.
+    pub to_step: usize,
+}
+
+/// A funnel request (the API's JSON body; the CLI builds the same).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FunnelRequest {
+    /// 2–32 steps: `Event` or `Event[property=value,…]`.
+    pub steps: Vec<String>,
+    /// Conversion window: `30m`, `1h`, `7d`, … (default 1d).
+    pub window: Option<String>,
+    /// `ordered` (default), `strict` or `any`.
+    pub mode: Option<String>,
+    /// Attempts from (RFC 3339 or Unix seconds; default 30 days before `to`).
+    pub from: Option<String>,
+    /// Attempts until (default now).
+    pub to: Option<String>,
+    /// Exclusions.
+    #[serde(default)]
+    pub exclusions: Vec<ExclusionRequest>,
+    /// `device`, `channel`, `campaign`, `browser`, `os`, `country` or `prop:NAME`.
+    pub breakdown: Option<String>,
+    /// `first` (default), `last` or `stepN`.
+    pub attribution: Option<String>,
+}
+
+fn bad(message: String) -> AnalyticsError {
+    AnalyticsError::BadRequest(message)
+}
+
+/// Splits `A,B[x=1,y=2],C` at the commas outside brackets.
+pub fn split_steps(text: &str) -> Vec<String> {
+    let (mut steps, mut current, mut depth) = (Vec::new(), String::new(), 0usize);
+    for c in text.chars() {
+        match c {
+            '[' => depth += 1,
+            ']' => depth = depth.saturating_sub(1),
+            ',' if depth == 0 => {
+                steps.push(std::mem::take(&mut current).trim().to_owned());
+                continue;
+            }
+            _ => {}
+        }
+        current.push(c);
+    }
+    steps.push(current.trim().to_owned());
+    steps.retain(|s| !s.is_empty());
+    steps
+}
+
+impl FunnelRequest {
+    /// The checked question and what to load for it.
+    pub fn to_spec(&self, now: Micros) -> Result<(FunnelSpec, LoadRequest), AnalyticsError> {
+        let steps = self.steps.iter().map(|s| s.parse::<FunnelStep>()).collect::<Result<Vec<_>, _>>()?;
+        let window = parse_step(self.window.as_deref().unwrap_or("1d")).map_err(|e| bad(format!("window: {e}")))?;
+        let mode: Mode = self.mode.as_deref().unwrap_or("ordered").parse()?;
+        let to = match &self.to {
+            Some(t) => parse_time(t).map_err(|e| bad(e.to_string()))?,
+            None => now,
+        };
+        let from = match &self.from {
+            Some(t) => parse_time(t).map_err(|e| bad(e.to_string()))?,
+            None => to - 30 * 86_400_000_000,
+        };
+        let exclusions = self
+            .exclusions
+            .iter()
+            .map(|x| Ok(Exclusion { step: x.event.parse()?, from: x.from_step, to: x.to_step }))
+            .collect::<Result<Vec<_>, AnalyticsError>>()?;
+        let attribution: Attribution = self.attribution.as_deref().unwrap_or("first").parse()?;
+        if let Some(b) = &self.breakdown {
+            footfall_analytics::timeline::breakdown_column(b)?;
+        }
+        let spec =
+            FunnelSpec { steps, window, mode, exclusions, from, to, breakdown: self.breakdown.is_some(), attribution };
+        spec.check()?;
+        let named = spec.steps.iter().chain(spec.exclusions.iter().map(|x| &x.step));
+        let mut events: Vec<String> = named.clone().map(|s| s.event.clone()).collect();
+        events.sort();
+        events.dedup();
+        let mut properties_of: Vec<String> = named.filter(|s| !s.filters.is_empty()).map(|s| s.event.clone()).collect();
+        properties_of.sort();
+        properties_of.dedup();
+        let load = LoadRequest {
+            from,
+            to: to.saturating_add(window),
+            // Strict funnels need every event: any other one between steps breaks them.
+            events: if mode == Mode::Strict { Vec::new() } else { events },
+            properties_of,
+            breakdown: self.breakdown.clone(),
+        };
+        Ok((spec, load))
+    }
+
+    /// Runs the funnel over `lake`.
+    pub async fn run(&self, lake: &Lake, now: Micros) -> Result<Vec<StepResult>, AnalyticsError> {
+        let (spec, request) = self.to_spec(now)?;
+        let timelines = load(lake, &request).await?;
+        compute_funnel(&spec, &timelines)
+    }
+}

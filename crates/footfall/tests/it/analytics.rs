@@ -1,0 +1,70 @@
+//! Analyses end to end: `footfall funnel` and `POST /api/v1/funnel` on a simulated shop.
+
+use crate::lake::sql;
+use crate::{client, footfall, Server, KEY};
+use serde_json::{json, Value};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_funnel_cli_and_api_agree_and_step_one_counts_every_stitched_viewer() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut server = Server::start(dir.path(), &[]);
+    let status = footfall()
+        .args(["simulate", "--seed", "5", "--users", "300", "--days", "3", "--end", "2026-11-20T00:00:00Z"])
+        .args(["--to", &server.url, "--write-key", KEY])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("simulate");
+    assert!(status.success());
+    assert_eq!(server.stop().code(), Some(0));
+    let mut server = Server::start(dir.path(), &[]);
+
+    let steps = ["Product Viewed", "Product Added", "Order Completed"];
+    let (from, to) = ("2026-11-17T00:00:00Z", "2026-11-20T00:00:00Z");
+    let output = footfall()
+        .args(["funnel", "--steps", &steps.join(","), "--window", "1h", "--from", from, "--to", to, "--json", "--data"])
+        .arg(dir.path())
+        .output()
+        .expect("funnel");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let cli: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    let api: Value = client()
+        .post(format!("{}/api/v1/funnel", server.url))
+        .json(&json!({"steps": steps, "window": "1h", "from": from, "to": to}))
+        .send()
+        .await
+        .expect("funnel API")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(cli, api);
+    let rows = api.as_array().expect("steps");
+    assert_eq!(rows.len(), 3);
+    let persons: Vec<u64> = rows.iter().map(|r| r["persons"].as_u64().expect("persons")).collect();
+    assert!(persons[0] > 100 && persons[0] >= persons[1] && persons[1] >= persons[2] && persons[2] > 0, "{persons:?}");
+    // Step 1 is everyone who viewed a product in the range (persons stitched through
+    // identities), counted independently in SQL.
+    let viewers = sql(
+        dir.path(),
+        &format!(
+            "SELECT count(DISTINCT COALESCE(i.person_id, e.person_id)) AS n FROM events e \
+             LEFT JOIN identities i ON i.id = e.person_id WHERE e.event = 'Product Viewed' AND NOT e.is_bot \
+             AND e.event_time >= TIMESTAMP '{from}' AND e.event_time < TIMESTAMP '{to}'"
+        ),
+    );
+    assert_eq!(viewers[0]["n"].as_u64(), Some(persons[0]));
+    assert_eq!(rows[1]["dropoff"].as_u64(), Some(persons[0] - persons[1]));
+
+    for (body, message) in [
+        (json!({"steps": ["Product Viewed"]}), "2 to 32 steps"),
+        (json!({"steps": ["A", "B"], "mode": "sideways"}), "mode must be"),
+        (json!({"steps": ["A", "B"], "window": "soon"}), "window"),
+        (json!({"steps": ["A", "B"], "breakdown": "shoe size"}), "breakdown must be"),
+        (json!({"steps": ["A", "B"], "colour": "red"}), "unknown field"),
+    ] {
+        let answer = client().post(format!("{}/api/v1/funnel", server.url)).json(&body).send().await.expect("send");
+        assert_eq!(answer.status(), 400, "{body}");
+        let text = answer.text().await.expect("body");
+        assert!(text.contains(message), "{body}: {text}");
+    }
+    assert_eq!(server.stop().code(), Some(0));
+}
