@@ -1,0 +1,28 @@
+"""`footfall funnel` against the same ordered funnel written in DuckDB SQL (bench/funnel_duckdb.py)
+on the same Delta tables: persons per step and device must be equal."""
+
+import subprocess
+from datetime import datetime
+import sys
+from pathlib import Path
+
+from conftest import WRITE_KEY, footfall_bin
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+from funnel_duckdb import STEPS, duckdb_funnel, footfall_funnel  # noqa: E402
+
+START, END = "2026-11-16T00:00:00Z", "2026-11-20T00:00:00Z"
+START_US, END_US = (int(datetime.fromisoformat(t.replace("Z", "+00:00")).timestamp()) * 1_000_000 for t in (START, END))
+
+
+def test_ordered_funnel_by_device_equals_duckdb(server):
+    sim = subprocess.run([footfall_bin(), "simulate", "--seed", "8", "--users", "400", "--days", "4",
+                          "--end", END, "--to", server.url, "--write-key", WRITE_KEY], capture_output=True, text=True)
+    assert sim.returncode == 0, sim.stderr
+    assert server.stop() == 0  # the processor commits what is left at shutdown
+    for window, window_us in (("1h", 3_600_000_000), ("10m", 600_000_000)):
+        ours, _ = footfall_funnel(footfall_bin(), server.data, STEPS, window, START, END)
+        theirs, _ = duckdb_funnel(server.data / "lake", STEPS, window_us, START_US, END_US)
+        assert ours == theirs
+        assert sum(v for (_, k), v in ours.items() if k == 1) > 100
+        assert sum(v for (_, k), v in ours.items() if k == 4) > 0
