@@ -1,9 +1,10 @@
 //! footfall's analyses. Each works on [`timeline::Timelines`]: every person's events (identity
 //! stitched), in event-time order, loaded from the lake's silver `events` with
-//! [`timeline::load`]. [`funnel`] computes conversion funnels.
+//! [`timeline::load`]. [`funnel`] computes conversion funnels, [`retention`] cohort retention.
 
 pub mod error;
 pub mod funnel;
+pub mod retention;
 pub mod timeline;
 
 pub use error::AnalyticsError;

@@ -85,7 +85,7 @@ impl Timelines {
 /// What to load.
 #[derive(Debug, Clone, Default)]
 pub struct LoadRequest {
-    /// Events from this time (µs, inclusive).
+    /// Events from this time (µs, inclusive; `Micros::MIN`: from the beginning).
     pub from: Micros,
     /// Up to this time (exclusive).
     pub to: Micros,
@@ -143,10 +143,12 @@ pub async fn load(lake: &Lake, request: &LoadRequest) -> Result<Timelines, Analy
         "SELECT COALESCE(i.person_id, e.person_id) AS person, e.event_time AS time, e.log_offset AS offset, \
          e.event AS event, {properties} AS properties, {breakdown} AS breakdown \
          FROM events e LEFT JOIN identities i ON i.id = e.person_id \
-         WHERE NOT e.is_bot AND e.event_time >= {} AND e.event_time < {}",
-        timestamp(request.from),
+         WHERE NOT e.is_bot AND e.event_time < {}",
         timestamp(request.to)
     );
+    if request.from > Micros::MIN {
+        sql.push_str(&format!(" AND e.event_time >= {}", timestamp(request.from)));
+    }
     if !request.events.is_empty() {
         sql.push_str(&format!(" AND e.event IN ({})", list(&request.events)));
     }

@@ -1,7 +1,9 @@
-//! The analysis requests shared by the CLI (`footfall funnel`) and the API
-//! (`POST /api/v1/funnel`): parsing, defaults, and running them over the lake.
+//! The analysis requests shared by the CLI (`footfall funnel`, `footfall retention`) and the
+//! API (`POST /api/v1/funnel`, `POST /api/v1/retention`): parsing, defaults, and running them
+//! over the lake.
 
 use footfall_analytics::funnel::{compute_funnel, Attribution, Exclusion, FunnelSpec, FunnelStep, Mode, StepResult};
+use footfall_analytics::retention::{compute_retention, Period, RetentionSpec};
 use footfall_analytics::timeline::{load, LoadRequest};
 use footfall_analytics::AnalyticsError;
 use footfall_lake::metrics::{parse_step, parse_time};
@@ -117,5 +119,95 @@ impl FunnelRequest {
         let (spec, request) = self.to_spec(now)?;
         let timelines = load(lake, &request).await?;
         compute_funnel(&spec, &timelines)
+    }
+}
+
+/// A retention request (the API's JSON body; the CLI builds the same).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionRequest {
+    /// The event that puts a person in a cohort.
+    pub start: String,
+    /// The event that counts as coming back.
+    #[serde(rename = "return")]
+    pub return_event: String,
+    /// `day` (default), `week` or `month`.
+    pub period: Option<String>,
+    /// Periods after the cohort's (default 7).
+    pub periods: Option<usize>,
+    /// `first_time` (default) or `recurring`.
+    pub cohorts: Option<String>,
+    /// `bounded` (default: exactly in period k) or `unbounded` (in k or later).
+    pub mode: Option<String>,
+    /// Cohorts from (RFC 3339 or Unix seconds; default: `periods` periods before `to`).
+    pub from: Option<String>,
+    /// Cohorts until (default now).
+    pub to: Option<String>,
+}
+
+impl RetentionRequest {
+    /// The checked question and what to load for it.
+    pub fn to_spec(&self, now: Micros) -> Result<(RetentionSpec, LoadRequest), AnalyticsError> {
+        let period: Period = self.period.as_deref().unwrap_or("day").parse()?;
+        let periods = self.periods.unwrap_or(7);
+        let recurring = match self.cohorts.as_deref().unwrap_or("first_time") {
+            "first_time" | "first" => false,
+            "recurring" => true,
+            other => return Err(bad(format!("cohorts must be first_time or recurring, not {other:?}"))),
+        };
+        let unbounded = match self.mode.as_deref().unwrap_or("bounded") {
+            "bounded" => false,
+            "unbounded" => true,
+            other => return Err(bad(format!("mode must be bounded or unbounded, not {other:?}"))),
+        };
+        let to = match &self.to {
+            Some(t) => parse_time(t).map_err(|e| bad(e.to_string()))?,
+            None => now,
+        };
+        let from = match &self.from {
+            Some(t) => parse_time(t).map_err(|e| bad(e.to_string()))?,
+            None => period.start(period.index(to) - periods as i64),
+        };
+        let spec = RetentionSpec {
+            start_event: self.start.clone(),
+            return_event: self.return_event.clone(),
+            period,
+            periods,
+            recurring,
+            unbounded,
+            from,
+            to,
+            now,
+        };
+        let last = period.start(period.index(to.saturating_sub(1)) + periods as i64 + 1);
+        let load = LoadRequest {
+            // First-time cohorts need every earlier start event, to know which was first.
+            from: if recurring { period.start(period.index(from)) } else { Micros::MIN },
+            to: last,
+            events: vec![self.start.clone(), self.return_event.clone()],
+            properties_of: Vec::new(),
+            breakdown: None,
+        };
+        Ok((spec, load))
+    }
+
+    /// Runs the retention query over `lake`: one JSON object per cohort and period.
+    pub async fn run(&self, lake: &Lake, now: Micros) -> Result<Vec<serde_json::Value>, AnalyticsError> {
+        let (spec, request) = self.to_spec(now)?;
+        let timelines = load(lake, &request).await?;
+        let cells = compute_retention(&spec, &timelines)?;
+        Ok(cells
+            .iter()
+            .map(|c| {
+                serde_json::json!({
+                    "cohort": footfall_lake::metrics::format_time(c.cohort).get(..10).unwrap_or_default(),
+                    "cohort_size": c.cohort_size,
+                    "period": c.period,
+                    "persons": c.persons,
+                    "percent": c.percent,
+                    "incomplete": c.incomplete,
+                })
+            })
+            .collect())
     }
 }

@@ -1,7 +1,7 @@
 //! The query API under `/api/v1/`: SQL over the lake, JSON in and out, behind a bearer token.
 //! With no token configured it answers clients on the loopback interface only.
 
-use crate::analysis::FunnelRequest;
+use crate::analysis::{FunnelRequest, RetentionRequest};
 use crate::metrics::{now_micros, MetricsParams};
 use crate::output::{json_rows, Column};
 use axum::extract::rejection::{JsonRejection, QueryRejection};
@@ -57,6 +57,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/live", get(live))
         .route("/api/v1/metrics", get(metrics))
         .route("/api/v1/funnel", post(funnel))
+        .route("/api/v1/retention", post(retention))
         .with_state(Arc::new(state))
 }
 
@@ -177,13 +178,31 @@ async fn funnel(
 ) -> Result<Json<Vec<StepResult>>, ApiFailure> {
     authorize(&state, peer, &headers)?;
     let Json(request) = body.map_err(|e| ApiFailure(StatusCode::BAD_REQUEST, e.body_text()))?;
-    request.run(&state.lake, now_micros()).await.map(Json).map_err(|e| match e {
+    request.run(&state.lake, now_micros()).await.map(Json).map_err(analysis_failure)
+}
+
+/// `POST /api/v1/retention` with a [`RetentionRequest`]: one object per cohort and period, as
+/// `footfall retention --json` prints.
+async fn retention(
+    State(state): State<Arc<ApiState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Result<Json<RetentionRequest>, JsonRejection>,
+) -> Result<Json<Vec<Value>>, ApiFailure> {
+    authorize(&state, peer, &headers)?;
+    let Json(request) = body.map_err(|e| ApiFailure(StatusCode::BAD_REQUEST, e.body_text()))?;
+    request.run(&state.lake, now_micros()).await.map(Json).map_err(analysis_failure)
+}
+
+/// An analysis error as an API answer: 400 for the caller's mistakes, 500 for ours.
+fn analysis_failure(e: AnalyticsError) -> ApiFailure {
+    match e {
         AnalyticsError::BadRequest(message) => ApiFailure(StatusCode::BAD_REQUEST, message),
         other => {
-            tracing::error!(error = %other, "funnel failed");
+            tracing::error!(error = %other, "analysis failed");
             ApiFailure(StatusCode::INTERNAL_SERVER_ERROR, other.to_string())
         }
-    })
+    }
 }
 
 /// `GET /api/v1/live`: Server-Sent Events, one `live` event with the live view (JSON: buckets

@@ -39,6 +39,9 @@ pub enum Command {
     Metrics(MetricsArgs),
     /// A conversion funnel: persons per step, conversion, drop-off and time to convert.
     Funnel(FunnelArgs),
+    /// Cohort retention: of the persons who did START in a period, how many did RETURN in each
+    /// later period.
+    Retention(RetentionArgs),
     /// Send the lake's one-minute windows to the `[influxdb]` of footfall.toml, or print them
     /// as line protocol.
     Influx {
@@ -229,6 +232,41 @@ pub struct FunnelArgs {
     #[arg(long, default_value = "first")]
     pub attribution: String,
     /// Print JSON (one object per step and breakdown value).
+    #[arg(long)]
+    pub json: bool,
+    /// Data directory (default: `data` in footfall.toml, else ./footfall-data).
+    #[arg(long, env = "FOOTFALL_DATA")]
+    pub data: Option<PathBuf>,
+}
+
+/// `footfall retention`.
+#[derive(Debug, Args)]
+pub struct RetentionArgs {
+    /// The event that puts a person in a cohort.
+    #[arg(long)]
+    pub start: String,
+    /// The event that counts as coming back.
+    #[arg(long = "return")]
+    pub return_event: String,
+    /// day, week or month.
+    #[arg(long, default_value = "day")]
+    pub period: String,
+    /// Periods after the cohort's.
+    #[arg(long, default_value_t = 7)]
+    pub periods: usize,
+    /// first_time (a person's first period only) or recurring (every period they started in).
+    #[arg(long, default_value = "first_time")]
+    pub cohorts: String,
+    /// bounded (came back in exactly period k) or unbounded (in k or later).
+    #[arg(long, default_value = "bounded")]
+    pub mode: String,
+    /// Cohorts from (RFC 3339 or Unix seconds; default: PERIODS periods before --to).
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Cohorts until (default: now).
+    #[arg(long)]
+    pub to: Option<String>,
+    /// Print JSON (one object per cohort and period).
     #[arg(long)]
     pub json: bool,
     /// Data directory (default: `data` in footfall.toml, else ./footfall-data).

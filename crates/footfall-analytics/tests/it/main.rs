@@ -1,3 +1,4 @@
 //! The analyses against brute-force references.
 
 mod funnel;
+mod retention;

@@ -7,6 +7,7 @@ mod lake;
 mod log;
 mod metrics;
 mod process;
+mod retention;
 mod serve;
 mod simulate;
 
@@ -20,6 +21,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Sql(args) => runtime()?.block_on(lake::sql(args, &config)),
         Command::Metrics(args) => runtime()?.block_on(metrics::run(args, &config)),
         Command::Funnel(args) => runtime()?.block_on(funnel::run(args, &config)),
+        Command::Retention(args) => runtime()?.block_on(retention::run(args, &config)),
         Command::Influx { command } => runtime()?.block_on(influx::run(command, &config)),
         Command::Lake { command } => runtime()?.block_on(lake::run(command, &config)),
         Command::Jobs { command } => runtime()?.block_on(lake::jobs(command, &config)),
