@@ -5,7 +5,7 @@ use crate::{client, footfall, Server, KEY};
 use serde_json::{json, Value};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_funnel_cli_and_api_agree_and_step_one_counts_every_stitched_viewer() {
+async fn funnel_and_retention_cli_and_api_agree_and_step_one_counts_every_stitched_viewer() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut server = Server::start(dir.path(), &[]);
     let status = footfall()
@@ -62,6 +62,43 @@ async fn the_funnel_cli_and_api_agree_and_step_one_counts_every_stitched_viewer(
         (json!({"steps": ["A", "B"], "colour": "red"}), "unknown field"),
     ] {
         let answer = client().post(format!("{}/api/v1/funnel", server.url)).json(&body).send().await.expect("send");
+        assert_eq!(answer.status(), 400, "{body}");
+        let text = answer.text().await.expect("body");
+        assert!(text.contains(message), "{body}: {text}");
+    }
+
+    // Retention: the CLI and the API agree; period 0 is the whole cohort; bad input is a 400.
+    let output = footfall()
+        .args(["retention", "--start", "Product Viewed", "--return", "Order Completed", "--periods", "3"])
+        .args(["--from", "2026-11-17T00:00:00Z", "--to", to, "--json", "--data"])
+        .arg(dir.path())
+        .output()
+        .expect("retention");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let cli: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    let body = json!({"start": "Product Viewed", "return": "Order Completed", "periods": 3,
+                      "from": "2026-11-17T00:00:00Z", "to": to});
+    let api: Value = client()
+        .post(format!("{}/api/v1/retention", server.url))
+        .json(&body)
+        .send()
+        .await
+        .expect("retention API")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(cli, api);
+    let cells = api.as_array().expect("cells");
+    assert_eq!(cells.len(), 3 * 4, "three daily cohorts × periods 0..=3");
+    for cell in cells.iter().filter(|c| c["period"] == 0) {
+        assert_eq!(cell["persons"], cell["cohort_size"]);
+    }
+    for (body, message) in [
+        (json!({"start": "A", "return": "B", "period": "fortnight"}), "period must be"),
+        (json!({"start": "A", "return": "B", "periods": 0}), "periods must be"),
+        (json!({"start": "A"}), "missing field"),
+    ] {
+        let answer = client().post(format!("{}/api/v1/retention", server.url)).json(&body).send().await.expect("send");
         assert_eq!(answer.status(), 400, "{body}");
         let text = answer.text().await.expect("body");
         assert!(text.contains(message), "{body}: {text}");
