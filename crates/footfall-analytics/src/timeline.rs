@@ -1,14 +1,17 @@
 //! Every person's events in event-time order: what the analyses read. Persons are stitched:
 //! an event made before a login (its `person_id` the anonymous id) belongs to the person the
-//! `identities` table links that id to, however much later the link was made.
+//! `identities` table links that id to, however much later the link was made (the links are
+//! read into memory first; the events stream past them batch by batch).
 
 use crate::error::AnalyticsError;
 use crate::Micros;
+use foldhash::HashMap;
 use footfall_lake::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArray};
 use footfall_lake::arrow::compute::cast;
 use footfall_lake::arrow::datatypes::{DataType, Int64Type, TimeUnit, TimestampMicrosecondType};
+use footfall_lake::datafusion::execution::context::SessionContext;
 use footfall_lake::Lake;
-use std::collections::HashMap;
+use futures::StreamExt;
 
 /// One event of a person.
 #[derive(Debug, Clone, PartialEq)]
@@ -30,6 +33,7 @@ pub struct Event {
 pub struct Timelines {
     /// Interned strings: event names and breakdown values.
     pub names: Vec<String>,
+    // foldhash: a per-row lookup of short strings, where std's SipHash dominated loading.
     index: HashMap<String, u32>,
     /// Each person's id and events.
     pub persons: Vec<(String, Vec<Event>)>,
@@ -59,19 +63,34 @@ impl Timelines {
 
     /// Builds timelines from `(person, time, offset, event, properties, breakdown)` rows.
     pub fn from_rows<'a>(rows: impl IntoIterator<Item = Row<'a>>) -> Self {
-        let mut timelines = Self::new();
-        let mut by_person: HashMap<String, Vec<Event>> = HashMap::new();
-        for (person, time, offset, name, properties, breakdown) in rows {
-            let name = timelines.intern(name);
-            let breakdown = breakdown.map(|b| timelines.intern(b));
-            let event = Event { time, offset, name, properties: properties.map(Into::into), breakdown };
-            match by_person.get_mut(person) {
-                Some(events) => events.push(event),
-                None => {
-                    by_person.insert(person.to_owned(), vec![event]);
-                }
+        let mut builder = Builder::default();
+        rows.into_iter().for_each(|row| builder.push(row));
+        builder.finish()
+    }
+}
+
+/// Timelines built row by row.
+#[derive(Default)]
+struct Builder {
+    timelines: Timelines,
+    by_person: HashMap<String, Vec<Event>>,
+}
+
+impl Builder {
+    fn push(&mut self, (person, time, offset, name, properties, breakdown): Row<'_>) {
+        let name = self.timelines.intern(name);
+        let breakdown = breakdown.map(|b| self.timelines.intern(b));
+        let event = Event { time, offset, name, properties: properties.map(Into::into), breakdown };
+        match self.by_person.get_mut(person) {
+            Some(events) => events.push(event),
+            None => {
+                self.by_person.insert(person.to_owned(), vec![event]);
             }
         }
+    }
+
+    fn finish(self) -> Timelines {
+        let Self { mut timelines, by_person } = self;
         let mut persons: Vec<(String, Vec<Event>)> = by_person.into_iter().collect();
         persons.sort_by(|a, b| a.0.cmp(&b.0));
         for (_, events) in &mut persons {
@@ -140,9 +159,8 @@ pub async fn load(lake: &Lake, request: &LoadRequest) -> Result<Timelines, Analy
         format!("CASE WHEN e.event IN ({}) THEN e.properties END", list(&request.properties_of))
     };
     let mut sql = format!(
-        "SELECT COALESCE(i.person_id, e.person_id) AS person, e.event_time AS time, e.log_offset AS offset, \
-         e.event AS event, {properties} AS properties, {breakdown} AS breakdown \
-         FROM events e LEFT JOIN identities i ON i.id = e.person_id \
+        "SELECT e.person_id AS person, e.event_time AS time, e.log_offset AS offset, e.event AS event, \
+         {properties} AS properties, {breakdown} AS breakdown FROM events e \
          WHERE NOT e.is_bot AND e.event_time < {}",
         timestamp(request.to)
     );
@@ -152,8 +170,49 @@ pub async fn load(lake: &Lake, request: &LoadRequest) -> Result<Timelines, Analy
     if !request.events.is_empty() {
         sql.push_str(&format!(" AND e.event IN ({})", list(&request.events)));
     }
-    let batches = footfall_lake::sql::query(lake, &sql).await?;
-    from_batches(&batches)
+    let ctx = footfall_lake::sql::session(lake).await?;
+    let links = identity_links(&ctx).await?;
+    // Batch by batch: the rows are never all held as Arrow and as timelines at once.
+    let frame =
+        ctx.sql_with_options(&sql, footfall_lake::sql::read_only()).await.map_err(footfall_lake::LakeError::from)?;
+    let mut stream = frame.execute_stream().await.map_err(footfall_lake::LakeError::from)?;
+    let mut builder = Builder::default();
+    while let Some(batch) = stream.next().await {
+        let batch = batch.map_err(footfall_lake::LakeError::from)?;
+        let columns = Columns::new(&batch)?;
+        for (person, time, offset, event, properties, by) in columns.rows() {
+            // Stitched: an anonymous id linked to a person belongs to that person.
+            let person = links.get(person).map_or(person, String::as_str);
+            builder.push((person, time, offset, event, properties, by));
+        }
+    }
+    Ok(builder.finish())
+}
+
+/// `identities`: id → the person it was linked to (empty if the table does not exist yet).
+async fn identity_links(ctx: &SessionContext) -> Result<HashMap<String, String>, AnalyticsError> {
+    let mut links = HashMap::default();
+    if !ctx.table_exist("identities").map_err(footfall_lake::LakeError::from)? {
+        return Ok(links);
+    }
+    let frame = ctx
+        .sql_with_options("SELECT id, person_id FROM identities", footfall_lake::sql::read_only())
+        .await
+        .map_err(footfall_lake::LakeError::from)?;
+    for batch in frame.collect().await.map_err(footfall_lake::LakeError::from)? {
+        let text = |name: &str| -> Result<ArrayRef, AnalyticsError> {
+            let array = batch
+                .column_by_name(name)
+                .ok_or_else(|| AnalyticsError::BadRequest(format!("identities: no column {name}")))?;
+            cast(array, &DataType::Utf8).map_err(|e| AnalyticsError::BadRequest(format!("identities: {e}")))
+        };
+        let (ids, persons) = (text("id")?, text("person_id")?);
+        let (ids, persons) = (ids.as_string::<i32>(), persons.as_string::<i32>());
+        for i in 0..batch.num_rows() {
+            links.entry(ids.value(i).to_owned()).or_insert_with(|| persons.value(i).to_owned());
+        }
+    }
+    Ok(links)
 }
 
 /// One batch's columns, cast to plain arrays.
@@ -207,8 +266,3 @@ fn optional(array: &StringArray, i: usize) -> Option<&str> {
 
 /// `(person, time, offset, event, properties, breakdown)`.
 type Row<'a> = (&'a str, Micros, i64, &'a str, Option<&'a str>, Option<&'a str>);
-
-fn from_batches(batches: &[RecordBatch]) -> Result<Timelines, AnalyticsError> {
-    let columns = batches.iter().map(Columns::new).collect::<Result<Vec<_>, _>>()?;
-    Ok(Timelines::from_rows(columns.iter().flat_map(Columns::rows)))
-}

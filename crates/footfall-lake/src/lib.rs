@@ -23,7 +23,7 @@ pub mod sql;
 pub mod table;
 pub mod transform;
 
-pub use deltalake::{arrow, parquet};
+pub use deltalake::{arrow, datafusion, parquet};
 
 pub use dead_letters::DeadLettersBuilder;
 pub use error::LakeError;
