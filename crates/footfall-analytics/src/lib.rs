@@ -1,9 +1,11 @@
 //! footfall's analyses. Each works on [`timeline::Timelines`]: every person's events (identity
 //! stitched), in event-time order, loaded from the lake's silver `events` with
-//! [`timeline::load`]. [`funnel`] computes conversion funnels, [`retention`] cohort retention.
+//! [`timeline::load`]. [`funnel`] computes conversion funnels, [`retention`] cohort retention,
+//! [`paths`] what persons did next (or before).
 
 pub mod error;
 pub mod funnel;
+pub mod paths;
 pub mod retention;
 pub mod timeline;
 

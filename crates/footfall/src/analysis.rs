@@ -3,6 +3,7 @@
 //! over the lake.
 
 use footfall_analytics::funnel::{compute_funnel, Attribution, Exclusion, FunnelSpec, FunnelStep, Mode, StepResult};
+use footfall_analytics::paths::{compute_paths, Direction, PathLink, PathsSpec};
 use footfall_analytics::retention::{compute_retention, Period, RetentionSpec};
 use footfall_analytics::timeline::{load, LoadRequest};
 use footfall_analytics::AnalyticsError;
@@ -209,5 +210,66 @@ impl RetentionRequest {
                 })
             })
             .collect())
+    }
+}
+
+/// How far beyond the range a path may look for its next (or previous) events.
+const PATH_SLACK: Micros = 30 * 86_400_000_000;
+
+/// A paths request (the API's JSON body; the CLI builds the same).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PathsRequest {
+    /// The event paths start (or end) at.
+    pub event: String,
+    /// `after` (default) or `before`.
+    pub direction: Option<String>,
+    /// Events per path (default 3).
+    pub depth: Option<usize>,
+    /// Links kept per step (default 10; 0: all).
+    pub top: Option<usize>,
+    /// Anchor events from (RFC 3339 or Unix seconds; default 30 days before `to`).
+    pub from: Option<String>,
+    /// Anchor events until (default now).
+    pub to: Option<String>,
+}
+
+impl PathsRequest {
+    /// The checked question and what to load for it (events up to 30 days beyond the range).
+    pub fn to_spec(&self, now: Micros) -> Result<(PathsSpec, LoadRequest), AnalyticsError> {
+        let direction = match self.direction.as_deref().unwrap_or("after") {
+            "after" => Direction::After,
+            "before" => Direction::Before,
+            other => return Err(bad(format!("direction must be after or before, not {other:?}"))),
+        };
+        let to = match &self.to {
+            Some(t) => parse_time(t).map_err(|e| bad(e.to_string()))?,
+            None => now,
+        };
+        let from = match &self.from {
+            Some(t) => parse_time(t).map_err(|e| bad(e.to_string()))?,
+            None => to - 30 * 86_400_000_000,
+        };
+        let spec = PathsSpec {
+            event: self.event.clone(),
+            direction,
+            depth: self.depth.unwrap_or(3),
+            from,
+            to,
+            top: self.top.unwrap_or(10),
+        };
+        let (load_from, load_to) = match direction {
+            Direction::After => (from, to.saturating_add(PATH_SLACK)),
+            Direction::Before => (from.saturating_sub(PATH_SLACK), to),
+        };
+        let load = LoadRequest { from: load_from, to: load_to, ..LoadRequest::default() };
+        Ok((spec, load))
+    }
+
+    /// Runs the paths query over `lake`.
+    pub async fn run(&self, lake: &Lake, now: Micros) -> Result<Vec<PathLink>, AnalyticsError> {
+        let (spec, request) = self.to_spec(now)?;
+        let timelines = load(lake, &request).await?;
+        compute_paths(&spec, &timelines)
     }
 }

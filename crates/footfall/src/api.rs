@@ -1,7 +1,7 @@
 //! The query API under `/api/v1/`: SQL over the lake, JSON in and out, behind a bearer token.
 //! With no token configured it answers clients on the loopback interface only.
 
-use crate::analysis::{FunnelRequest, RetentionRequest};
+use crate::analysis::{FunnelRequest, PathsRequest, RetentionRequest};
 use crate::metrics::{now_micros, MetricsParams};
 use crate::output::{json_rows, Column};
 use axum::extract::rejection::{JsonRejection, QueryRejection};
@@ -11,6 +11,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use footfall_analytics::paths::PathLink;
 use footfall_analytics::{AnalyticsError, StepResult};
 use footfall_lake::metrics::{MetricsStore, RecentWindows};
 use footfall_lake::{Lake, LakeError};
@@ -58,6 +59,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/metrics", get(metrics))
         .route("/api/v1/funnel", post(funnel))
         .route("/api/v1/retention", post(retention))
+        .route("/api/v1/paths", post(paths))
         .with_state(Arc::new(state))
 }
 
@@ -189,6 +191,19 @@ async fn retention(
     headers: HeaderMap,
     body: Result<Json<RetentionRequest>, JsonRejection>,
 ) -> Result<Json<Vec<Value>>, ApiFailure> {
+    authorize(&state, peer, &headers)?;
+    let Json(request) = body.map_err(|e| ApiFailure(StatusCode::BAD_REQUEST, e.body_text()))?;
+    request.run(&state.lake, now_micros()).await.map(Json).map_err(analysis_failure)
+}
+
+/// `POST /api/v1/paths` with a [`PathsRequest`]: the links of a Sankey chart, as `footfall
+/// paths --json` prints.
+async fn paths(
+    State(state): State<Arc<ApiState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Result<Json<PathsRequest>, JsonRejection>,
+) -> Result<Json<Vec<PathLink>>, ApiFailure> {
     authorize(&state, peer, &headers)?;
     let Json(request) = body.map_err(|e| ApiFailure(StatusCode::BAD_REQUEST, e.body_text()))?;
     request.run(&state.lake, now_micros()).await.map(Json).map_err(analysis_failure)

@@ -42,6 +42,8 @@ pub enum Command {
     /// Cohort retention: of the persons who did START in a period, how many did RETURN in each
     /// later period.
     Retention(RetentionArgs),
+    /// Paths: the events persons did after (or before) an event, step by step (Sankey links).
+    Paths(PathsArgs),
     /// Send the lake's one-minute windows to the `[influxdb]` of footfall.toml, or print them
     /// as line protocol.
     Influx {
@@ -267,6 +269,35 @@ pub struct RetentionArgs {
     #[arg(long)]
     pub to: Option<String>,
     /// Print JSON (one object per cohort and period).
+    #[arg(long)]
+    pub json: bool,
+    /// Data directory (default: `data` in footfall.toml, else ./footfall-data).
+    #[arg(long, env = "FOOTFALL_DATA")]
+    pub data: Option<PathBuf>,
+}
+
+/// `footfall paths`.
+#[derive(Debug, Args)]
+pub struct PathsArgs {
+    /// The event paths start (or end) at.
+    #[arg(long)]
+    pub event: String,
+    /// after or before.
+    #[arg(long, default_value = "after")]
+    pub direction: String,
+    /// Events per path.
+    #[arg(long, default_value_t = 3)]
+    pub depth: usize,
+    /// Links kept per step, the most travelled first (0: all).
+    #[arg(long, default_value_t = 10)]
+    pub top: usize,
+    /// Anchor events from (RFC 3339 or Unix seconds; default: 30 days before --to).
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Anchor events until (default: now).
+    #[arg(long)]
+    pub to: Option<String>,
+    /// Print JSON (one object per link).
     #[arg(long)]
     pub json: bool,
     /// Data directory (default: `data` in footfall.toml, else ./footfall-data).

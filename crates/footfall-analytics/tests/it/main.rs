@@ -1,4 +1,5 @@
 //! The analyses against brute-force references.
 
 mod funnel;
+mod paths;
 mod retention;

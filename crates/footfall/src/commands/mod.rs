@@ -6,6 +6,7 @@ mod influx;
 mod lake;
 mod log;
 mod metrics;
+mod paths;
 mod process;
 mod retention;
 mod serve;
@@ -22,6 +23,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Metrics(args) => runtime()?.block_on(metrics::run(args, &config)),
         Command::Funnel(args) => runtime()?.block_on(funnel::run(args, &config)),
         Command::Retention(args) => runtime()?.block_on(retention::run(args, &config)),
+        Command::Paths(args) => runtime()?.block_on(paths::run(args, &config)),
         Command::Influx { command } => runtime()?.block_on(influx::run(command, &config)),
         Command::Lake { command } => runtime()?.block_on(lake::run(command, &config)),
         Command::Jobs { command } => runtime()?.block_on(lake::jobs(command, &config)),

@@ -103,5 +103,50 @@ async fn funnel_and_retention_cli_and_api_agree_and_step_one_counts_every_stitch
         let text = answer.text().await.expect("body");
         assert!(text.contains(message), "{body}: {text}");
     }
+
+    // Paths: the CLI and the API agree; step 1 starts at the anchor and counts each person at
+    // most once.
+    let output = footfall()
+        .args(["paths", "--event", "Product Added", "--depth", "3", "--top", "0"])
+        .args(["--from", from, "--to", to, "--json", "--data"])
+        .arg(dir.path())
+        .output()
+        .expect("paths");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let cli: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    let api: Value = client()
+        .post(format!("{}/api/v1/paths", server.url))
+        .json(&json!({"event": "Product Added", "depth": 3, "top": 0, "from": from, "to": to}))
+        .send()
+        .await
+        .expect("paths API")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(cli, api);
+    let links = api.as_array().expect("links");
+    let first: Vec<&Value> = links.iter().filter(|l| l["step"] == 1).collect();
+    assert!(!first.is_empty() && first.iter().all(|l| l["source"] == "Product Added"));
+    let starters = first.iter().map(|l| l["persons"].as_u64().expect("persons")).sum::<u64>();
+    let adders = sql(
+        dir.path(),
+        &format!(
+            "SELECT count(DISTINCT COALESCE(i.person_id, e.person_id)) AS n FROM events e \
+             LEFT JOIN identities i ON i.id = e.person_id WHERE e.event = 'Product Added' AND NOT e.is_bot \
+             AND e.event_time >= TIMESTAMP '{from}' AND e.event_time < TIMESTAMP '{to}'"
+        ),
+    )[0]["n"]
+        .as_u64()
+        .expect("count");
+    // Everyone who added to cart did something after it, except those for whom it was last.
+    assert!(starters <= adders && starters * 10 >= adders * 9, "{starters} of {adders}");
+    assert!(links.iter().any(|l| l["step"] == 3));
+    let answer = client()
+        .post(format!("{}/api/v1/paths", server.url))
+        .json(&json!({"event": "Product Added", "direction": "sideways"}))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(answer.status(), 400);
     assert_eq!(server.stop().code(), Some(0));
 }
