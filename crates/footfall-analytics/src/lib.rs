@@ -1,13 +1,14 @@
 //! footfall's analyses. Each works on [`timeline::Timelines`]: every person's events (identity
 //! stitched), in event-time order, loaded from the lake's silver `events` with
 //! [`timeline::load`]. [`funnel`] computes conversion funnels, [`retention`] cohort retention,
-//! [`paths`] what persons did next (or before).
+//! [`paths`] what persons did next (or before), [`trends`] trends, lifecycle and stickiness.
 
 pub mod error;
 pub mod funnel;
 pub mod paths;
 pub mod retention;
 pub mod timeline;
+pub mod trends;
 
 pub use error::AnalyticsError;
 pub use funnel::{compute_funnel, FunnelSpec, FunnelStep, Mode, StepResult};

@@ -6,6 +6,7 @@ use footfall_analytics::funnel::{compute_funnel, Attribution, Exclusion, FunnelS
 use footfall_analytics::paths::{compute_paths, Direction, PathLink, PathsSpec};
 use footfall_analytics::retention::{compute_retention, Period, RetentionSpec};
 use footfall_analytics::timeline::{load, LoadRequest};
+use footfall_analytics::trends::{compute_lifecycle, compute_stickiness, compute_trend, Measure, TrendSpec};
 use footfall_analytics::AnalyticsError;
 use footfall_lake::metrics::{parse_step, parse_time};
 use footfall_lake::Lake;
@@ -271,5 +272,99 @@ impl PathsRequest {
         let (spec, request) = self.to_spec(now)?;
         let timelines = load(lake, &request).await?;
         compute_paths(&spec, &timelines)
+    }
+}
+
+/// A trends request (the API's JSON body; the CLI builds the same).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrendsRequest {
+    /// `events` (default), `uniques`, `sum:PROPERTY`, `lifecycle` or `stickiness`.
+    pub show: Option<String>,
+    /// Only this event (every event if none; `sum:` needs one).
+    pub event: Option<String>,
+    /// `day` (default), `week` or `month` (stickiness counts days).
+    pub interval: Option<String>,
+    /// From (RFC 3339 or Unix seconds; default 30 days before `to`).
+    pub from: Option<String>,
+    /// To (default now).
+    pub to: Option<String>,
+    /// Break `events`, `uniques` and `sum:` down by device, channel, campaign, browser, os,
+    /// country or prop:NAME.
+    pub breakdown: Option<String>,
+}
+
+impl TrendsRequest {
+    /// Runs it over `lake`: JSON rows (`{time, breakdown, value}`, `{time, new, returning,
+    /// resurrecting, dormant}` or `{days, persons}`).
+    pub async fn run(&self, lake: &Lake, now: Micros) -> Result<Vec<serde_json::Value>, AnalyticsError> {
+        let interval: Period = self.interval.as_deref().unwrap_or("day").parse()?;
+        let to = match &self.to {
+            Some(t) => parse_time(t).map_err(|e| bad(e.to_string()))?,
+            None => now,
+        };
+        let from = match &self.from {
+            Some(t) => parse_time(t).map_err(|e| bad(e.to_string()))?,
+            None => to - 30 * 86_400_000_000,
+        };
+        if let Some(b) = &self.breakdown {
+            footfall_analytics::timeline::breakdown_column(b)?;
+        }
+        let show = self.show.as_deref().unwrap_or("events");
+        let events: Vec<String> = self.event.iter().cloned().collect();
+        let day = |t: Micros| footfall_lake::metrics::format_time(t).get(..10).unwrap_or_default().to_owned();
+        let range = LoadRequest { from, to, events: events.clone(), ..LoadRequest::default() };
+        match show {
+            "lifecycle" => {
+                // `new` needs each person's history, not just the range.
+                let timelines = load(lake, &LoadRequest { from: Micros::MIN, ..range }).await?;
+                let points = compute_lifecycle(self.event.as_deref(), interval, from, to, &timelines)?;
+                Ok(points
+                    .iter()
+                    .map(|p| {
+                        serde_json::json!({"time": day(p.time), "new": p.new, "returning": p.returning,
+                                           "resurrecting": p.resurrecting, "dormant": p.dormant})
+                    })
+                    .collect())
+            }
+            "stickiness" => {
+                let timelines = load(lake, &range).await?;
+                let histogram = compute_stickiness(self.event.as_deref(), from, to, &timelines)?;
+                Ok(histogram
+                    .iter()
+                    .map(|(days, persons)| serde_json::json!({"days": days, "persons": persons}))
+                    .collect())
+            }
+            measure => {
+                let measure = match measure {
+                    "events" => Measure::Events,
+                    "uniques" => Measure::Uniques,
+                    other => match other.strip_prefix("sum:") {
+                        Some(p) if !p.is_empty() && self.event.is_some() => Measure::Sum(p.to_owned()),
+                        Some(_) => return Err(bad("sum:PROPERTY needs an event".into())),
+                        None => {
+                            return Err(bad(format!(
+                                "show must be events, uniques, sum:PROPERTY, lifecycle or stickiness, not {other:?}"
+                            )))
+                        }
+                    },
+                };
+                let properties_of = if matches!(measure, Measure::Sum(_)) { events } else { Vec::new() };
+                let request = LoadRequest { properties_of, breakdown: self.breakdown.clone(), ..range };
+                let timelines = load(lake, &request).await?;
+                let spec = TrendSpec {
+                    event: self.event.clone(),
+                    measure,
+                    interval,
+                    from,
+                    to,
+                    breakdown: self.breakdown.is_some(),
+                };
+                Ok(compute_trend(&spec, &timelines)?
+                    .iter()
+                    .map(|p| serde_json::json!({"time": day(p.time), "breakdown": p.breakdown, "value": p.value}))
+                    .collect())
+            }
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! The query API under `/api/v1/`: SQL over the lake, JSON in and out, behind a bearer token.
 //! With no token configured it answers clients on the loopback interface only.
 
-use crate::analysis::{FunnelRequest, PathsRequest, RetentionRequest};
+use crate::analysis::{FunnelRequest, PathsRequest, RetentionRequest, TrendsRequest};
 use crate::metrics::{now_micros, MetricsParams};
 use crate::output::{json_rows, Column};
 use axum::extract::rejection::{JsonRejection, QueryRejection};
@@ -60,6 +60,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/funnel", post(funnel))
         .route("/api/v1/retention", post(retention))
         .route("/api/v1/paths", post(paths))
+        .route("/api/v1/trends", post(trends))
         .with_state(Arc::new(state))
 }
 
@@ -204,6 +205,18 @@ async fn paths(
     headers: HeaderMap,
     body: Result<Json<PathsRequest>, JsonRejection>,
 ) -> Result<Json<Vec<PathLink>>, ApiFailure> {
+    authorize(&state, peer, &headers)?;
+    let Json(request) = body.map_err(|e| ApiFailure(StatusCode::BAD_REQUEST, e.body_text()))?;
+    request.run(&state.lake, now_micros()).await.map(Json).map_err(analysis_failure)
+}
+
+/// `POST /api/v1/trends` with a [`TrendsRequest`]: rows as `footfall trends` prints them.
+async fn trends(
+    State(state): State<Arc<ApiState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Result<Json<TrendsRequest>, JsonRejection>,
+) -> Result<Json<Vec<Value>>, ApiFailure> {
     authorize(&state, peer, &headers)?;
     let Json(request) = body.map_err(|e| ApiFailure(StatusCode::BAD_REQUEST, e.body_text()))?;
     request.run(&state.lake, now_micros()).await.map(Json).map_err(analysis_failure)

@@ -44,6 +44,9 @@ pub enum Command {
     Retention(RetentionArgs),
     /// Paths: the events persons did after (or before) an event, step by step (Sankey links).
     Paths(PathsArgs),
+    /// Trends per interval: events, unique persons, sums of a property (with breakdown), the
+    /// lifecycle of persons, or stickiness.
+    Trends(TrendsArgs),
     /// Send the lake's one-minute windows to the `[influxdb]` of footfall.toml, or print them
     /// as line protocol.
     Influx {
@@ -300,6 +303,32 @@ pub struct PathsArgs {
     /// Print JSON (one object per link).
     #[arg(long)]
     pub json: bool,
+    /// Data directory (default: `data` in footfall.toml, else ./footfall-data).
+    #[arg(long, env = "FOOTFALL_DATA")]
+    pub data: Option<PathBuf>,
+}
+
+/// `footfall trends`.
+#[derive(Debug, Args)]
+pub struct TrendsArgs {
+    /// events, uniques, sum:PROPERTY, lifecycle or stickiness.
+    #[arg(long, default_value = "events")]
+    pub show: String,
+    /// Only this event (every event if not given; sum: needs one).
+    #[arg(long)]
+    pub event: Option<String>,
+    /// day, week or month.
+    #[arg(long, default_value = "day")]
+    pub interval: String,
+    /// From (RFC 3339 or Unix seconds; default: 30 days before --to).
+    #[arg(long)]
+    pub from: Option<String>,
+    /// To (default: now).
+    #[arg(long)]
+    pub to: Option<String>,
+    /// Break down by device, channel, campaign, browser, os, country or prop:NAME.
+    #[arg(long)]
+    pub breakdown: Option<String>,
     /// Data directory (default: `data` in footfall.toml, else ./footfall-data).
     #[arg(long, env = "FOOTFALL_DATA")]
     pub data: Option<PathBuf>,

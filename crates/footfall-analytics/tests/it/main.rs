@@ -3,3 +3,4 @@
 mod funnel;
 mod paths;
 mod retention;
+mod trends;

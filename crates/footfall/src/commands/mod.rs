@@ -11,6 +11,7 @@ mod process;
 mod retention;
 mod serve;
 mod simulate;
+mod trends;
 
 use crate::cli::{Cli, Command};
 
@@ -24,6 +25,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Funnel(args) => runtime()?.block_on(funnel::run(args, &config)),
         Command::Retention(args) => runtime()?.block_on(retention::run(args, &config)),
         Command::Paths(args) => runtime()?.block_on(paths::run(args, &config)),
+        Command::Trends(args) => runtime()?.block_on(trends::run(args, &config)),
         Command::Influx { command } => runtime()?.block_on(influx::run(command, &config)),
         Command::Lake { command } => runtime()?.block_on(lake::run(command, &config)),
         Command::Jobs { command } => runtime()?.block_on(lake::jobs(command, &config)),

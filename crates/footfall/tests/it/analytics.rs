@@ -141,6 +141,52 @@ async fn funnel_and_retention_cli_and_api_agree_and_step_one_counts_every_stitch
     // Everyone who added to cart did something after it, except those for whom it was last.
     assert!(starters <= adders && starters * 10 >= adders * 9, "{starters} of {adders}");
     assert!(links.iter().any(|l| l["step"] == 3));
+    // Trends: daily revenue of orders (a property summed) equals SQL's; CLI == API; the
+    // lifecycle's active persons of a day equal SQL's distinct persons that day.
+    let trend = |body: Value| {
+        let url = format!("{}/api/v1/trends", server.url);
+        async move { client().post(url).json(&body).send().await.expect("trends").json::<Value>().await.expect("JSON") }
+    };
+    let revenue = trend(json!({"show": "sum:revenue", "event": "Order Completed", "from": from, "to": to})).await;
+    let by_day = sql(
+        dir.path(),
+        &format!(
+            "SELECT CAST(date_trunc('day', event_time) AS DATE) AS day, sum(json_get_float(properties, 'revenue')) AS total \
+             FROM events WHERE event = 'Order Completed' AND NOT is_bot \
+             AND event_time >= TIMESTAMP '{from}' AND event_time < TIMESTAMP '{to}' GROUP BY 1 ORDER BY 1"
+        ),
+    );
+    let points = revenue.as_array().expect("points");
+    assert_eq!(points.len(), 3, "{revenue}");
+    for (point, row) in points.iter().zip(&by_day) {
+        assert_eq!(point["time"], row["day"]);
+        let (ours, theirs) = (point["value"].as_f64().expect("value"), row["total"].as_f64().expect("total"));
+        assert!((ours - theirs).abs() < 1e-6 * theirs.max(1.0), "{ours} vs {theirs}");
+    }
+    let output = footfall()
+        .args(["trends", "--show", "lifecycle", "--from", from, "--to", to, "--data"])
+        .arg(dir.path())
+        .output()
+        .expect("trends");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let cli: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    let lifecycle = trend(json!({"show": "lifecycle", "from": from, "to": to})).await;
+    assert_eq!(cli, lifecycle);
+    let active = sql(
+        dir.path(),
+        &format!(
+            "SELECT CAST(date_trunc('day', e.event_time) AS DATE) AS day, count(DISTINCT COALESCE(i.person_id, e.person_id)) AS n \
+             FROM events e LEFT JOIN identities i ON i.id = e.person_id WHERE NOT e.is_bot \
+             AND e.event_time >= TIMESTAMP '{from}' AND e.event_time < TIMESTAMP '{to}' GROUP BY 1 ORDER BY 1"
+        ),
+    );
+    for (point, row) in lifecycle.as_array().expect("points").iter().zip(&active) {
+        let sum = ["new", "returning", "resurrecting"].iter().map(|k| point[*k].as_u64().expect("count")).sum::<u64>();
+        assert_eq!(Some(sum), row["n"].as_u64(), "{point}");
+    }
+    let bad = trend(json!({"show": "sum:revenue"})).await;
+    assert!(bad["error"].as_str().is_some_and(|e| e.contains("needs an event")), "{bad}");
+
     let answer = client()
         .post(format!("{}/api/v1/paths", server.url))
         .json(&json!({"event": "Product Added", "direction": "sideways"}))
