@@ -79,12 +79,15 @@ fn property(event: &Event, name: &str) -> Option<f64> {
     }
 }
 
+/// One interval of one group: the running value, and the persons seen (for uniques).
+type Cell = (f64, HashSet<usize>);
+
 /// The trend: every interval of the range for every breakdown value seen (zero where none).
 pub fn compute_trend(spec: &TrendSpec, timelines: &Timelines) -> Result<Vec<TrendPoint>, AnalyticsError> {
     let (first, last) = check(spec.from, spec.to, spec.interval)?;
     let Some(name) = wanted(timelines, spec.event.as_deref()) else { return Ok(Vec::new()) };
     // (group, interval) → (value, persons seen)
-    let mut cells: BTreeMap<(bool, Option<&str>), BTreeMap<i64, (f64, HashSet<usize>)>> = BTreeMap::new();
+    let mut cells: BTreeMap<(bool, Option<&str>), BTreeMap<i64, Cell>> = BTreeMap::new();
     if !spec.breakdown {
         cells.insert((false, None), BTreeMap::new());
     }
