@@ -1,12 +1,13 @@
 //! footfall's analyses. Each works on [`timeline::Timelines`]: every person's events (identity
 //! stitched), in event-time order, loaded from the lake's silver `events` with
 //! [`timeline::load`]. [`funnel`] computes conversion funnels, [`retention`] cohort retention,
-//! [`paths`] what persons did next (or before), [`trends`] trends, lifecycle and stickiness.
+//! [`paths`] what persons did next (or before), [`trends`] trends, lifecycle and stickiness, [`rfm`] RFM segments of buyers.
 
 pub mod error;
 pub mod funnel;
 pub mod paths;
 pub mod retention;
+pub mod rfm;
 pub mod timeline;
 pub mod trends;
 

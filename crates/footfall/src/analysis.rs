@@ -5,6 +5,7 @@
 use footfall_analytics::funnel::{compute_funnel, Attribution, Exclusion, FunnelSpec, FunnelStep, Mode, StepResult};
 use footfall_analytics::paths::{compute_paths, Direction, PathLink, PathsSpec};
 use footfall_analytics::retention::{compute_retention, Period, RetentionSpec};
+use footfall_analytics::rfm::{compute_rfm, profiles};
 use footfall_analytics::timeline::{load, LoadRequest};
 use footfall_analytics::trends::{compute_lifecycle, compute_stickiness, compute_trend, Measure, TrendSpec};
 use footfall_analytics::AnalyticsError;
@@ -366,5 +367,44 @@ impl TrendsRequest {
                     .collect())
             }
         }
+    }
+}
+
+/// A segments request (the API's JSON body; the CLI builds the same).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SegmentsRequest {
+    /// The day RFM is computed for (RFC 3339 or Unix seconds; default now).
+    pub as_of: Option<String>,
+    /// Also list every buyer with their scores.
+    #[serde(default)]
+    pub persons: bool,
+}
+
+impl SegmentsRequest {
+    /// Runs RFM over `lake`: `{"as_of", "buyers", "segments": [profile…], "persons": [row…]?}`.
+    pub async fn run(&self, lake: &Lake, now: Micros) -> Result<serde_json::Value, AnalyticsError> {
+        let as_of = match &self.as_of {
+            Some(t) => parse_time(t).map_err(|e| bad(e.to_string()))?,
+            None => now,
+        };
+        let orders = vec!["Order Completed".to_owned()];
+        let request = LoadRequest {
+            from: Micros::MIN,
+            to: as_of.saturating_add(1),
+            events: orders.clone(),
+            properties_of: orders,
+            breakdown: None,
+        };
+        let rows = compute_rfm(&load(lake, &request).await?, as_of);
+        let mut answer = serde_json::json!({
+            "as_of": footfall_lake::metrics::format_time(as_of),
+            "buyers": rows.len(),
+            "segments": profiles(&rows),
+        });
+        if self.persons {
+            answer["persons"] = serde_json::to_value(&rows).map_err(|e| bad(e.to_string()))?;
+        }
+        Ok(answer)
     }
 }

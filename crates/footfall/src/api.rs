@@ -1,7 +1,7 @@
 //! The query API under `/api/v1/`: SQL over the lake, JSON in and out, behind a bearer token.
 //! With no token configured it answers clients on the loopback interface only.
 
-use crate::analysis::{FunnelRequest, PathsRequest, RetentionRequest, TrendsRequest};
+use crate::analysis::{FunnelRequest, PathsRequest, RetentionRequest, SegmentsRequest, TrendsRequest};
 use crate::metrics::{now_micros, MetricsParams};
 use crate::output::{json_rows, Column};
 use axum::extract::rejection::{JsonRejection, QueryRejection};
@@ -61,6 +61,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/retention", post(retention))
         .route("/api/v1/paths", post(paths))
         .route("/api/v1/trends", post(trends))
+        .route("/api/v1/segments", post(segments))
         .with_state(Arc::new(state))
 }
 
@@ -217,6 +218,18 @@ async fn trends(
     headers: HeaderMap,
     body: Result<Json<TrendsRequest>, JsonRejection>,
 ) -> Result<Json<Vec<Value>>, ApiFailure> {
+    authorize(&state, peer, &headers)?;
+    let Json(request) = body.map_err(|e| ApiFailure(StatusCode::BAD_REQUEST, e.body_text()))?;
+    request.run(&state.lake, now_micros()).await.map(Json).map_err(analysis_failure)
+}
+
+/// `POST /api/v1/segments` with a [`SegmentsRequest`]: RFM segment profiles (and buyers).
+async fn segments(
+    State(state): State<Arc<ApiState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Result<Json<SegmentsRequest>, JsonRejection>,
+) -> Result<Json<Value>, ApiFailure> {
     authorize(&state, peer, &headers)?;
     let Json(request) = body.map_err(|e| ApiFailure(StatusCode::BAD_REQUEST, e.body_text()))?;
     request.run(&state.lake, now_micros()).await.map(Json).map_err(analysis_failure)

@@ -47,6 +47,9 @@ pub enum Command {
     /// Trends per interval: events, unique persons, sums of a property (with breakdown), the
     /// lifecycle of persons, or stickiness.
     Trends(TrendsArgs),
+    /// RFM segments of buyers (Champions, Loyal, Potential Loyalists, At Risk, Hibernating,
+    /// Lost): sizes and profiles.
+    Segments(SegmentsArgs),
     /// Send the lake's one-minute windows to the `[influxdb]` of footfall.toml, or print them
     /// as line protocol.
     Influx {
@@ -329,6 +332,20 @@ pub struct TrendsArgs {
     /// Break down by device, channel, campaign, browser, os, country or prop:NAME.
     #[arg(long)]
     pub breakdown: Option<String>,
+    /// Data directory (default: `data` in footfall.toml, else ./footfall-data).
+    #[arg(long, env = "FOOTFALL_DATA")]
+    pub data: Option<PathBuf>,
+}
+
+/// `footfall segments`.
+#[derive(Debug, Args)]
+pub struct SegmentsArgs {
+    /// The day RFM is computed for (RFC 3339 or Unix seconds; default: now).
+    #[arg(long)]
+    pub as_of: Option<String>,
+    /// Print JSON, with every buyer's scores.
+    #[arg(long)]
+    pub json: bool,
     /// Data directory (default: `data` in footfall.toml, else ./footfall-data).
     #[arg(long, env = "FOOTFALL_DATA")]
     pub data: Option<PathBuf>,

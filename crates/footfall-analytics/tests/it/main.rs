@@ -3,4 +3,5 @@
 mod funnel;
 mod paths;
 mod retention;
+mod rfm;
 mod trends;

@@ -9,6 +9,7 @@ mod metrics;
 mod paths;
 mod process;
 mod retention;
+mod segments;
 mod serve;
 mod simulate;
 mod trends;
@@ -26,6 +27,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Retention(args) => runtime()?.block_on(retention::run(args, &config)),
         Command::Paths(args) => runtime()?.block_on(paths::run(args, &config)),
         Command::Trends(args) => runtime()?.block_on(trends::run(args, &config)),
+        Command::Segments(args) => runtime()?.block_on(segments::run(args, &config)),
         Command::Influx { command } => runtime()?.block_on(influx::run(command, &config)),
         Command::Lake { command } => runtime()?.block_on(lake::run(command, &config)),
         Command::Jobs { command } => runtime()?.block_on(lake::jobs(command, &config)),

@@ -184,6 +184,35 @@ async fn funnel_and_retention_cli_and_api_agree_and_step_one_counts_every_stitch
         let sum = ["new", "returning", "resurrecting"].iter().map(|k| point[*k].as_u64().expect("count")).sum::<u64>();
         assert_eq!(Some(sum), row["n"].as_u64(), "{point}");
     }
+    // Segments: every buyer in exactly one RFM segment; the CLI and the API agree.
+    let as_of = "2026-11-20T00:00:00Z";
+    let output = footfall().args(["segments", "--as-of", as_of, "--json", "--data"]).arg(dir.path()).output();
+    let output = output.expect("segments");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let cli: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    let api: Value = client()
+        .post(format!("{}/api/v1/segments", server.url))
+        .json(&json!({"as_of": as_of, "persons": true}))
+        .send()
+        .await
+        .expect("segments API")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(cli, api);
+    let buyers = sql(
+        dir.path(),
+        "SELECT count(DISTINCT COALESCE(i.person_id, e.person_id)) AS n FROM events e \
+         LEFT JOIN identities i ON i.id = e.person_id WHERE e.event = 'Order Completed' AND NOT e.is_bot",
+    )[0]["n"]
+        .as_u64()
+        .expect("count");
+    assert_eq!(api["buyers"].as_u64(), Some(buyers));
+    let in_segments =
+        api["segments"].as_array().expect("segments").iter().map(|s| s["persons"].as_u64().expect("n")).sum::<u64>();
+    assert_eq!(in_segments, buyers);
+    assert_eq!(api["persons"].as_array().map(Vec::len), Some(buyers as usize));
+
     let bad = trend(json!({"show": "sum:revenue"})).await;
     assert!(bad["error"].as_str().is_some_and(|e| e.contains("needs an event")), "{bad}");
 
