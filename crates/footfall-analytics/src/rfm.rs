@@ -160,6 +160,50 @@ pub fn profiles(rows: &[RfmRow]) -> Vec<SegmentProfile> {
         .collect()
 }
 
+/// The gold table RFM is written to.
+pub const SEGMENTS_TABLE: &str = "segments";
+
+/// Replaces the gold `segments` table with `rows` (one per buyer, with `as_of`).
+pub async fn write_segments(
+    lake: &footfall_lake::Lake,
+    rows: &[RfmRow],
+    as_of: Micros,
+) -> Result<(), crate::AnalyticsError> {
+    use footfall_lake::arrow::array::{
+        ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
+    };
+    use footfall_lake::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+    use std::sync::Arc;
+    let utc = || DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("person_id", DataType::Utf8, false),
+        Field::new("recency_days", DataType::Int64, false),
+        Field::new("frequency", DataType::Int64, false),
+        Field::new("monetary", DataType::Float64, false),
+        Field::new("r", DataType::Int64, false),
+        Field::new("f", DataType::Int64, false),
+        Field::new("m", DataType::Int64, false),
+        Field::new("segment", DataType::Utf8, false),
+        Field::new("as_of", utc(), false),
+    ]));
+    let ints = |f: &dyn Fn(&RfmRow) -> i64| Arc::new(rows.iter().map(f).collect::<Int64Array>()) as ArrayRef;
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(rows.iter().map(|r| Some(r.person_id.as_str())).collect::<StringArray>()),
+        ints(&|r| r.recency_days),
+        ints(&|r| r.frequency as i64),
+        Arc::new(rows.iter().map(|r| r.monetary).collect::<Float64Array>()),
+        ints(&|r| i64::from(r.r)),
+        ints(&|r| i64::from(r.f)),
+        ints(&|r| i64::from(r.m)),
+        Arc::new(rows.iter().map(|r| Some(r.segment)).collect::<StringArray>()),
+        Arc::new(TimestampMicrosecondArray::from(vec![as_of; rows.len()]).with_timezone("UTC")),
+    ];
+    let batch = RecordBatch::try_new(Arc::clone(&schema), columns).map_err(footfall_lake::LakeError::from)?;
+    let mut table = footfall_lake::LakeTable::open(lake, SEGMENTS_TABLE, schema, &[]).await?;
+    table.replace(vec![batch]).await?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

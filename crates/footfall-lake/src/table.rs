@@ -85,4 +85,17 @@ impl LakeTable {
             .await?;
         Ok(())
     }
+
+    /// Replaces the table's rows with `batches` in one commit (readers see the old rows or
+    /// the new, never a mix).
+    pub async fn replace(&mut self, batches: Vec<RecordBatch>) -> Result<(), LakeError> {
+        self.table = self
+            .table
+            .clone()
+            .write(batches)
+            .with_save_mode(SaveMode::Overwrite)
+            .with_partition_columns(self.partitions.clone())
+            .await?;
+        Ok(())
+    }
 }

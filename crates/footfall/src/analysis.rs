@@ -5,7 +5,7 @@
 use footfall_analytics::funnel::{compute_funnel, Attribution, Exclusion, FunnelSpec, FunnelStep, Mode, StepResult};
 use footfall_analytics::paths::{compute_paths, Direction, PathLink, PathsSpec};
 use footfall_analytics::retention::{compute_retention, Period, RetentionSpec};
-use footfall_analytics::rfm::{compute_rfm, profiles};
+use footfall_analytics::rfm::{compute_rfm, profiles, write_segments};
 use footfall_analytics::timeline::{load, LoadRequest};
 use footfall_analytics::trends::{compute_lifecycle, compute_stickiness, compute_trend, Measure, TrendSpec};
 use footfall_analytics::AnalyticsError;
@@ -379,6 +379,9 @@ pub struct SegmentsRequest {
     /// Also list every buyer with their scores.
     #[serde(default)]
     pub persons: bool,
+    /// Also replace the gold `segments` table with every buyer's scores (CLI only).
+    #[serde(skip)]
+    pub write: bool,
 }
 
 impl SegmentsRequest {
@@ -397,6 +400,9 @@ impl SegmentsRequest {
             breakdown: None,
         };
         let rows = compute_rfm(&load(lake, &request).await?, as_of);
+        if self.write {
+            write_segments(lake, &rows, as_of).await?;
+        }
         let mut answer = serde_json::json!({
             "as_of": footfall_lake::metrics::format_time(as_of),
             "buyers": rows.len(),

@@ -346,6 +346,9 @@ pub struct SegmentsArgs {
     /// Print JSON, with every buyer's scores.
     #[arg(long)]
     pub json: bool,
+    /// Also replace the gold `segments` table (one row per buyer) in the lake.
+    #[arg(long)]
+    pub write: bool,
     /// Data directory (default: `data` in footfall.toml, else ./footfall-data).
     #[arg(long, env = "FOOTFALL_DATA")]
     pub data: Option<PathBuf>,

@@ -9,7 +9,7 @@ use std::io::Write;
 pub async fn run(args: SegmentsArgs, config: &FootfallConfig) -> anyhow::Result<()> {
     let data = config.data_dir(args.data.as_deref());
     let lake = config.lake(&data)?;
-    let request = SegmentsRequest { as_of: args.as_of.clone(), persons: args.json };
+    let request = SegmentsRequest { as_of: args.as_of.clone(), persons: args.json, write: args.write };
     let answer = request.run(&lake, now_micros()).await?;
     let mut out = std::io::stdout().lock();
     if args.json {

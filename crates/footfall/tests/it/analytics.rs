@@ -186,7 +186,8 @@ async fn funnel_and_retention_cli_and_api_agree_and_step_one_counts_every_stitch
     }
     // Segments: every buyer in exactly one RFM segment; the CLI and the API agree.
     let as_of = "2026-11-20T00:00:00Z";
-    let output = footfall().args(["segments", "--as-of", as_of, "--json", "--data"]).arg(dir.path()).output();
+    let output =
+        footfall().args(["segments", "--as-of", as_of, "--json", "--write", "--data"]).arg(dir.path()).output();
     let output = output.expect("segments");
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let cli: Value = serde_json::from_slice(&output.stdout).expect("JSON");
@@ -212,6 +213,12 @@ async fn funnel_and_retention_cli_and_api_agree_and_step_one_counts_every_stitch
         api["segments"].as_array().expect("segments").iter().map(|s| s["persons"].as_u64().expect("n")).sum::<u64>();
     assert_eq!(in_segments, buyers);
     assert_eq!(api["persons"].as_array().map(Vec::len), Some(buyers as usize));
+    // --write replaced the gold table: the same sizes read back with SQL.
+    let stored = sql(dir.path(), "SELECT segment, count(*) AS n FROM segments GROUP BY segment");
+    for profile in api["segments"].as_array().expect("segments").iter().filter(|s| s["persons"] != 0) {
+        let row = stored.iter().find(|r| r["segment"] == profile["segment"]).expect("segment stored");
+        assert_eq!(row["n"], profile["persons"]);
+    }
 
     let bad = trend(json!({"show": "sum:revenue"})).await;
     assert!(bad["error"].as_str().is_some_and(|e| e.contains("needs an event")), "{bad}");
