@@ -20,22 +20,17 @@ import subprocess
 import time
 from pathlib import Path
 
-import deltalake
 import duckdb
+
+from delta_files import files, quoted
 
 STEPS = ["Product Viewed", "Product Added", "Checkout Started", "Order Completed"]
 
 
-def quoted(text):
-    return "'" + text.replace("'", "''") + "'"
-
-
 def duckdb_funnel(lake, steps, window_us, start, end, breakdown="device_type"):
     """{(breakdown, step): persons} for an ordered funnel, and the seconds it took."""
-    # The files each table's Delta log lists now (what DuckDB's delta_scan would read).
-    files = lambda table: "[" + ", ".join(quoted(f) for f in deltalake.DeltaTable(str(Path(lake) / table)).file_uris()) + "]"
-    events = f"read_parquet({files('events')}, hive_partitioning = true)"
-    identities = f"read_parquet({files('identities')})"
+    events = f"read_parquet({files(lake, 'events')}, hive_partitioning = true)"
+    identities = f"read_parquet({files(lake, 'identities')})"
     names = ", ".join(quoted(s) for s in steps)
     sql = [f"""
     WITH ev AS (

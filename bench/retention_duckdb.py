@@ -15,22 +15,18 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-import deltalake
 import duckdb
 
-
-def quoted(text):
-    return "'" + text.replace("'", "''") + "'"
+from delta_files import files, quoted
 
 
 def duckdb_retention(lake, start_event, return_event, periods, start, end):
     """{(cohort date, period): (cohort_size, persons)} and the seconds it took."""
-    files = lambda table: "[" + ", ".join(quoted(f) for f in deltalake.DeltaTable(str(Path(lake) / table)).file_uris()) + "]"
     query = f"""
     WITH ev AS (
       SELECT COALESCE(i.person_id, e.person_id) AS person, CAST(e.event_time AT TIME ZONE 'UTC' AS DATE) AS day, e.event
-      FROM read_parquet({files('events')}, hive_partitioning = true) e
-      LEFT JOIN read_parquet({files('identities')}) i ON i.id = e.person_id
+      FROM read_parquet({files(lake, 'events')}, hive_partitioning = true) e
+      LEFT JOIN read_parquet({files(lake, 'identities')}) i ON i.id = e.person_id
       WHERE NOT e.is_bot AND e.event IN ({quoted(start_event)}, {quoted(return_event)})
     ),
     cohorts AS (

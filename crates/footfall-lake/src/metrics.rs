@@ -399,22 +399,6 @@ fn timestamp(time: Micros) -> ScalarValue {
     ScalarValue::TimestampMicrosecond(Some(time), Some("UTC".into()))
 }
 
-/// The stored windows of `query`'s range (and event), closed before offset `before` if given.
-pub async fn lake_windows(
-    lake: &Lake,
-    query: &MetricsQuery,
-    before: Option<u64>,
-) -> Result<Vec<WindowRecord>, LakeError> {
-    let Some(frame) = metrics_frame(lake).await? else {
-        return Ok(Vec::new());
-    };
-    let mut columns = COLUMNS.to_vec();
-    if query.metric == Metric::Uniques {
-        columns.push("persons_sketch");
-    }
-    collect_windows(restrict(frame, query, before)?.select_columns(&columns)?).await
-}
-
 /// The columns every read takes.
 const COLUMNS: [&str; 9] =
     ["window_start", "event", "device_type", "channel", "events", "uniques", "revenue", "orders", "trigger_offset"];

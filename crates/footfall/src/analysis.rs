@@ -53,6 +53,31 @@ fn bad(message: String) -> AnalyticsError {
     AnalyticsError::BadRequest(message)
 }
 
+/// How far back a range reaches when `from` is not given: 30 days.
+const DEFAULT_SPAN: Micros = 30 * 86_400_000_000;
+
+/// `text` as a time (RFC 3339 or Unix seconds), or `default` when not given.
+fn time_or(text: Option<&str>, default: Micros) -> Result<Micros, AnalyticsError> {
+    text.map_or(Ok(default), |t| parse_time(t).map_err(|e| bad(e.to_string())))
+}
+
+/// A date as the analyses print it: `2026-11-20` (UTC).
+fn date(time: Micros) -> String {
+    footfall_lake::metrics::format_time(time).get(..10).unwrap_or_default().to_owned()
+}
+
+/// An analysis request: answered over the lake as JSON, the same from the CLI and the API.
+pub trait Analysis: serde::de::DeserializeOwned + Send + 'static {
+    /// What it answers.
+    type Answer: serde::Serialize + Send;
+    /// Runs it over `lake` at time `now`.
+    fn run(
+        &self,
+        lake: &Lake,
+        now: Micros,
+    ) -> impl std::future::Future<Output = Result<Self::Answer, AnalyticsError>> + Send;
+}
+
 /// Splits `A,B[x=1,y=2],C` at the commas outside brackets.
 pub fn split_steps(text: &str) -> Vec<String> {
     let (mut steps, mut current, mut depth) = (Vec::new(), String::new(), 0usize);
@@ -79,14 +104,8 @@ impl FunnelRequest {
         let steps = self.steps.iter().map(|s| s.parse::<FunnelStep>()).collect::<Result<Vec<_>, _>>()?;
         let window = parse_step(self.window.as_deref().unwrap_or("1d")).map_err(|e| bad(format!("window: {e}")))?;
         let mode: Mode = self.mode.as_deref().unwrap_or("ordered").parse()?;
-        let to = match &self.to {
-            Some(t) => parse_time(t).map_err(|e| bad(e.to_string()))?,
-            None => now,
-        };
-        let from = match &self.from {
-            Some(t) => parse_time(t).map_err(|e| bad(e.to_string()))?,
-            None => to - 30 * 86_400_000_000,
-        };
+        let to = time_or(self.to.as_deref(), now)?;
+        let from = time_or(self.from.as_deref(), to - DEFAULT_SPAN)?;
         let exclusions = self
             .exclusions
             .iter()
@@ -116,9 +135,13 @@ impl FunnelRequest {
         };
         Ok((spec, load))
     }
+}
+
+impl Analysis for FunnelRequest {
+    type Answer = Vec<StepResult>;
 
     /// Runs the funnel over `lake`.
-    pub async fn run(&self, lake: &Lake, now: Micros) -> Result<Vec<StepResult>, AnalyticsError> {
+    async fn run(&self, lake: &Lake, now: Micros) -> Result<Vec<StepResult>, AnalyticsError> {
         let (spec, request) = self.to_spec(now)?;
         let timelines = load(lake, &request).await?;
         compute_funnel(&spec, &timelines)
@@ -163,14 +186,8 @@ impl RetentionRequest {
             "unbounded" => true,
             other => return Err(bad(format!("mode must be bounded or unbounded, not {other:?}"))),
         };
-        let to = match &self.to {
-            Some(t) => parse_time(t).map_err(|e| bad(e.to_string()))?,
-            None => now,
-        };
-        let from = match &self.from {
-            Some(t) => parse_time(t).map_err(|e| bad(e.to_string()))?,
-            None => period.start(period.index(to) - periods as i64),
-        };
+        let to = time_or(self.to.as_deref(), now)?;
+        let from = time_or(self.from.as_deref(), period.start(period.index(to) - periods as i64))?;
         let spec = RetentionSpec {
             start_event: self.start.clone(),
             return_event: self.return_event.clone(),
@@ -193,9 +210,13 @@ impl RetentionRequest {
         };
         Ok((spec, load))
     }
+}
+
+impl Analysis for RetentionRequest {
+    type Answer = Vec<serde_json::Value>;
 
     /// Runs the retention query over `lake`: one JSON object per cohort and period.
-    pub async fn run(&self, lake: &Lake, now: Micros) -> Result<Vec<serde_json::Value>, AnalyticsError> {
+    async fn run(&self, lake: &Lake, now: Micros) -> Result<Vec<serde_json::Value>, AnalyticsError> {
         let (spec, request) = self.to_spec(now)?;
         let timelines = load(lake, &request).await?;
         let cells = compute_retention(&spec, &timelines)?;
@@ -203,7 +224,7 @@ impl RetentionRequest {
             .iter()
             .map(|c| {
                 serde_json::json!({
-                    "cohort": footfall_lake::metrics::format_time(c.cohort).get(..10).unwrap_or_default(),
+                    "cohort": date(c.cohort),
                     "cohort_size": c.cohort_size,
                     "period": c.period,
                     "persons": c.persons,
@@ -244,14 +265,8 @@ impl PathsRequest {
             "before" => Direction::Before,
             other => return Err(bad(format!("direction must be after or before, not {other:?}"))),
         };
-        let to = match &self.to {
-            Some(t) => parse_time(t).map_err(|e| bad(e.to_string()))?,
-            None => now,
-        };
-        let from = match &self.from {
-            Some(t) => parse_time(t).map_err(|e| bad(e.to_string()))?,
-            None => to - 30 * 86_400_000_000,
-        };
+        let to = time_or(self.to.as_deref(), now)?;
+        let from = time_or(self.from.as_deref(), to - DEFAULT_SPAN)?;
         let spec = PathsSpec {
             event: self.event.clone(),
             direction,
@@ -267,9 +282,13 @@ impl PathsRequest {
         let load = LoadRequest { from: load_from, to: load_to, ..LoadRequest::default() };
         Ok((spec, load))
     }
+}
+
+impl Analysis for PathsRequest {
+    type Answer = Vec<PathLink>;
 
     /// Runs the paths query over `lake`.
-    pub async fn run(&self, lake: &Lake, now: Micros) -> Result<Vec<PathLink>, AnalyticsError> {
+    async fn run(&self, lake: &Lake, now: Micros) -> Result<Vec<PathLink>, AnalyticsError> {
         let (spec, request) = self.to_spec(now)?;
         let timelines = load(lake, &request).await?;
         compute_paths(&spec, &timelines)
@@ -295,25 +314,20 @@ pub struct TrendsRequest {
     pub breakdown: Option<String>,
 }
 
-impl TrendsRequest {
+impl Analysis for TrendsRequest {
+    type Answer = Vec<serde_json::Value>;
+
     /// Runs it over `lake`: JSON rows (`{time, breakdown, value}`, `{time, new, returning,
     /// resurrecting, dormant}` or `{days, persons}`).
-    pub async fn run(&self, lake: &Lake, now: Micros) -> Result<Vec<serde_json::Value>, AnalyticsError> {
+    async fn run(&self, lake: &Lake, now: Micros) -> Result<Vec<serde_json::Value>, AnalyticsError> {
         let interval: Period = self.interval.as_deref().unwrap_or("day").parse()?;
-        let to = match &self.to {
-            Some(t) => parse_time(t).map_err(|e| bad(e.to_string()))?,
-            None => now,
-        };
-        let from = match &self.from {
-            Some(t) => parse_time(t).map_err(|e| bad(e.to_string()))?,
-            None => to - 30 * 86_400_000_000,
-        };
+        let to = time_or(self.to.as_deref(), now)?;
+        let from = time_or(self.from.as_deref(), to - DEFAULT_SPAN)?;
         if let Some(b) = &self.breakdown {
             footfall_analytics::timeline::breakdown_column(b)?;
         }
         let show = self.show.as_deref().unwrap_or("events");
         let events: Vec<String> = self.event.iter().cloned().collect();
-        let day = |t: Micros| footfall_lake::metrics::format_time(t).get(..10).unwrap_or_default().to_owned();
         let range = LoadRequest { from, to, events: events.clone(), ..LoadRequest::default() };
         match show {
             "lifecycle" => {
@@ -323,7 +337,7 @@ impl TrendsRequest {
                 Ok(points
                     .iter()
                     .map(|p| {
-                        serde_json::json!({"time": day(p.time), "new": p.new, "returning": p.returning,
+                        serde_json::json!({"time": date(p.time), "new": p.new, "returning": p.returning,
                                            "resurrecting": p.resurrecting, "dormant": p.dormant})
                     })
                     .collect())
@@ -363,7 +377,7 @@ impl TrendsRequest {
                 };
                 Ok(compute_trend(&spec, &timelines)?
                     .iter()
-                    .map(|p| serde_json::json!({"time": day(p.time), "breakdown": p.breakdown, "value": p.value}))
+                    .map(|p| serde_json::json!({"time": date(p.time), "breakdown": p.breakdown, "value": p.value}))
                     .collect())
             }
         }
@@ -384,13 +398,12 @@ pub struct SegmentsRequest {
     pub write: bool,
 }
 
-impl SegmentsRequest {
+impl Analysis for SegmentsRequest {
+    type Answer = serde_json::Value;
+
     /// Runs RFM over `lake`: `{"as_of", "buyers", "segments": [profile…], "persons": [row…]?}`.
-    pub async fn run(&self, lake: &Lake, now: Micros) -> Result<serde_json::Value, AnalyticsError> {
-        let as_of = match &self.as_of {
-            Some(t) => parse_time(t).map_err(|e| bad(e.to_string()))?,
-            None => now,
-        };
+    async fn run(&self, lake: &Lake, now: Micros) -> Result<serde_json::Value, AnalyticsError> {
+        let as_of = time_or(self.as_of.as_deref(), now)?;
         let orders = vec!["Order Completed".to_owned()];
         let request = LoadRequest {
             from: Micros::MIN,

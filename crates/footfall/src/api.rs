@@ -1,7 +1,7 @@
 //! The query API under `/api/v1/`: SQL over the lake, JSON in and out, behind a bearer token.
 //! With no token configured it answers clients on the loopback interface only.
 
-use crate::analysis::{FunnelRequest, PathsRequest, RetentionRequest, SegmentsRequest, TrendsRequest};
+use crate::analysis::{Analysis, FunnelRequest, PathsRequest, RetentionRequest, SegmentsRequest, TrendsRequest};
 use crate::metrics::{now_micros, MetricsParams};
 use crate::output::{json_rows, Column};
 use axum::extract::rejection::{JsonRejection, QueryRejection};
@@ -11,8 +11,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use footfall_analytics::paths::PathLink;
-use footfall_analytics::{AnalyticsError, StepResult};
+use footfall_analytics::AnalyticsError;
 use footfall_lake::metrics::{MetricsStore, RecentWindows};
 use footfall_lake::{Lake, LakeError};
 use serde::{Deserialize, Serialize};
@@ -57,11 +56,11 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/sql", post(sql))
         .route("/api/v1/live", get(live))
         .route("/api/v1/metrics", get(metrics))
-        .route("/api/v1/funnel", post(funnel))
-        .route("/api/v1/retention", post(retention))
-        .route("/api/v1/paths", post(paths))
-        .route("/api/v1/trends", post(trends))
-        .route("/api/v1/segments", post(segments))
+        .route("/api/v1/funnel", post(analysis::<FunnelRequest>))
+        .route("/api/v1/retention", post(analysis::<RetentionRequest>))
+        .route("/api/v1/paths", post(analysis::<PathsRequest>))
+        .route("/api/v1/trends", post(analysis::<TrendsRequest>))
+        .route("/api/v1/segments", post(analysis::<SegmentsRequest>))
         .with_state(Arc::new(state))
 }
 
@@ -172,64 +171,14 @@ async fn metrics(
     Ok(Json(footfall_lake::metrics::to_json(&query, &step, &series)))
 }
 
-/// `POST /api/v1/funnel` with a [`FunnelRequest`]: one object per step (and breakdown value),
-/// as `footfall funnel --json` prints.
-async fn funnel(
+/// `POST /api/v1/funnel|retention|paths|trends|segments`: the request of that analysis as a
+/// JSON body ([`FunnelRequest`], …), answered with what its CLI command prints as JSON.
+async fn analysis<R: Analysis>(
     State(state): State<Arc<ApiState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    body: Result<Json<FunnelRequest>, JsonRejection>,
-) -> Result<Json<Vec<StepResult>>, ApiFailure> {
-    authorize(&state, peer, &headers)?;
-    let Json(request) = body.map_err(|e| ApiFailure(StatusCode::BAD_REQUEST, e.body_text()))?;
-    request.run(&state.lake, now_micros()).await.map(Json).map_err(analysis_failure)
-}
-
-/// `POST /api/v1/retention` with a [`RetentionRequest`]: one object per cohort and period, as
-/// `footfall retention --json` prints.
-async fn retention(
-    State(state): State<Arc<ApiState>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    body: Result<Json<RetentionRequest>, JsonRejection>,
-) -> Result<Json<Vec<Value>>, ApiFailure> {
-    authorize(&state, peer, &headers)?;
-    let Json(request) = body.map_err(|e| ApiFailure(StatusCode::BAD_REQUEST, e.body_text()))?;
-    request.run(&state.lake, now_micros()).await.map(Json).map_err(analysis_failure)
-}
-
-/// `POST /api/v1/paths` with a [`PathsRequest`]: the links of a Sankey chart, as `footfall
-/// paths --json` prints.
-async fn paths(
-    State(state): State<Arc<ApiState>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    body: Result<Json<PathsRequest>, JsonRejection>,
-) -> Result<Json<Vec<PathLink>>, ApiFailure> {
-    authorize(&state, peer, &headers)?;
-    let Json(request) = body.map_err(|e| ApiFailure(StatusCode::BAD_REQUEST, e.body_text()))?;
-    request.run(&state.lake, now_micros()).await.map(Json).map_err(analysis_failure)
-}
-
-/// `POST /api/v1/trends` with a [`TrendsRequest`]: rows as `footfall trends` prints them.
-async fn trends(
-    State(state): State<Arc<ApiState>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    body: Result<Json<TrendsRequest>, JsonRejection>,
-) -> Result<Json<Vec<Value>>, ApiFailure> {
-    authorize(&state, peer, &headers)?;
-    let Json(request) = body.map_err(|e| ApiFailure(StatusCode::BAD_REQUEST, e.body_text()))?;
-    request.run(&state.lake, now_micros()).await.map(Json).map_err(analysis_failure)
-}
-
-/// `POST /api/v1/segments` with a [`SegmentsRequest`]: RFM segment profiles (and buyers).
-async fn segments(
-    State(state): State<Arc<ApiState>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    body: Result<Json<SegmentsRequest>, JsonRejection>,
-) -> Result<Json<Value>, ApiFailure> {
+    body: Result<Json<R>, JsonRejection>,
+) -> Result<Json<R::Answer>, ApiFailure> {
     authorize(&state, peer, &headers)?;
     let Json(request) = body.map_err(|e| ApiFailure(StatusCode::BAD_REQUEST, e.body_text()))?;
     request.run(&state.lake, now_micros()).await.map(Json).map_err(analysis_failure)

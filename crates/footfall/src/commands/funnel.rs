@@ -1,6 +1,6 @@
 //! `footfall funnel`: a conversion funnel over the lake's `events`.
 
-use crate::analysis::{split_steps, ExclusionRequest, FunnelRequest};
+use crate::analysis::{split_steps, Analysis, ExclusionRequest, FunnelRequest};
 use crate::cli::FunnelArgs;
 use crate::config::FootfallConfig;
 use crate::metrics::now_micros;

@@ -1,6 +1,6 @@
 //! `footfall paths`: what persons did after (or before) an event, step by step.
 
-use crate::analysis::PathsRequest;
+use crate::analysis::{Analysis, PathsRequest};
 use crate::cli::PathsArgs;
 use crate::config::FootfallConfig;
 use crate::metrics::now_micros;

@@ -1,6 +1,6 @@
 //! `footfall retention`: the cohort × period matrix over the lake's `events`.
 
-use crate::analysis::RetentionRequest;
+use crate::analysis::{Analysis, RetentionRequest};
 use crate::cli::RetentionArgs;
 use crate::config::FootfallConfig;
 use crate::metrics::now_micros;

@@ -1,6 +1,6 @@
 //! `footfall segments`: RFM segments of the buyers in the lake, sizes and profiles.
 
-use crate::analysis::SegmentsRequest;
+use crate::analysis::{Analysis, SegmentsRequest};
 use crate::cli::SegmentsArgs;
 use crate::config::FootfallConfig;
 use crate::metrics::now_micros;

@@ -1,6 +1,6 @@
 //! `footfall trends`: trends, lifecycle or stickiness over the lake's `events`, as JSON rows.
 
-use crate::analysis::TrendsRequest;
+use crate::analysis::{Analysis, TrendsRequest};
 use crate::cli::TrendsArgs;
 use crate::config::FootfallConfig;
 use crate::metrics::now_micros;
