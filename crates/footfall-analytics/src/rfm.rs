@@ -160,13 +160,16 @@ pub fn profiles(rows: &[RfmRow]) -> Vec<SegmentProfile> {
         .collect()
 }
 
-/// The gold table RFM is written to.
+/// The gold table segments are written to.
 pub const SEGMENTS_TABLE: &str = "segments";
 
-/// Replaces the gold `segments` table with `rows` (one per buyer, with `as_of`).
+/// Replaces the gold `segments` table: one row per person who is a buyer (`rows`: RFM
+/// figures, scores and segment) or clustered (`clusters`: `(person_id, cluster)`), or both;
+/// the columns of the other kind are null. All `as_of`.
 pub async fn write_segments(
     lake: &footfall_lake::Lake,
     rows: &[RfmRow],
+    clusters: &[(String, usize)],
     as_of: Micros,
 ) -> Result<(), crate::AnalyticsError> {
     use footfall_lake::arrow::array::{
@@ -174,29 +177,40 @@ pub async fn write_segments(
     };
     use footfall_lake::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
     use std::sync::Arc;
+    let mut persons: BTreeMap<&str, (Option<&RfmRow>, Option<usize>)> = BTreeMap::new();
+    for r in rows {
+        persons.entry(&r.person_id).or_default().0 = Some(r);
+    }
+    for (person, cluster) in clusters {
+        persons.entry(person).or_default().1 = Some(*cluster);
+    }
     let utc = || DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
     let schema = Arc::new(Schema::new(vec![
         Field::new("person_id", DataType::Utf8, false),
-        Field::new("recency_days", DataType::Int64, false),
-        Field::new("frequency", DataType::Int64, false),
-        Field::new("monetary", DataType::Float64, false),
-        Field::new("r", DataType::Int64, false),
-        Field::new("f", DataType::Int64, false),
-        Field::new("m", DataType::Int64, false),
-        Field::new("segment", DataType::Utf8, false),
+        Field::new("recency_days", DataType::Int64, true),
+        Field::new("frequency", DataType::Int64, true),
+        Field::new("monetary", DataType::Float64, true),
+        Field::new("r", DataType::Int64, true),
+        Field::new("f", DataType::Int64, true),
+        Field::new("m", DataType::Int64, true),
+        Field::new("segment", DataType::Utf8, true),
+        Field::new("cluster", DataType::Int64, true),
         Field::new("as_of", utc(), false),
     ]));
-    let ints = |f: &dyn Fn(&RfmRow) -> i64| Arc::new(rows.iter().map(f).collect::<Int64Array>()) as ArrayRef;
+    let rfm = |f: &dyn Fn(&RfmRow) -> i64| {
+        Arc::new(persons.values().map(|(r, _)| r.map(f)).collect::<Int64Array>()) as ArrayRef
+    };
     let columns: Vec<ArrayRef> = vec![
-        Arc::new(rows.iter().map(|r| Some(r.person_id.as_str())).collect::<StringArray>()),
-        ints(&|r| r.recency_days),
-        ints(&|r| r.frequency as i64),
-        Arc::new(rows.iter().map(|r| r.monetary).collect::<Float64Array>()),
-        ints(&|r| i64::from(r.r)),
-        ints(&|r| i64::from(r.f)),
-        ints(&|r| i64::from(r.m)),
-        Arc::new(rows.iter().map(|r| Some(r.segment)).collect::<StringArray>()),
-        Arc::new(TimestampMicrosecondArray::from(vec![as_of; rows.len()]).with_timezone("UTC")),
+        Arc::new(persons.keys().map(|p| Some(*p)).collect::<StringArray>()),
+        rfm(&|r| r.recency_days),
+        rfm(&|r| r.frequency as i64),
+        Arc::new(persons.values().map(|(r, _)| r.map(|r| r.monetary)).collect::<Float64Array>()),
+        rfm(&|r| i64::from(r.r)),
+        rfm(&|r| i64::from(r.f)),
+        rfm(&|r| i64::from(r.m)),
+        Arc::new(persons.values().map(|(r, _)| r.map(|r| r.segment)).collect::<StringArray>()),
+        Arc::new(persons.values().map(|(_, c)| c.map(|c| c as i64)).collect::<Int64Array>()),
+        Arc::new(TimestampMicrosecondArray::from(vec![as_of; persons.len()]).with_timezone("UTC")),
     ];
     let batch = RecordBatch::try_new(Arc::clone(&schema), columns).map_err(footfall_lake::LakeError::from)?;
     let mut table = footfall_lake::LakeTable::open(lake, SEGMENTS_TABLE, schema, &[]).await?;

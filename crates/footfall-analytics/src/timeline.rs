@@ -115,6 +115,10 @@ pub struct LoadRequest {
     /// The breakdown: `device`, `channel`, `campaign`, `browser`, `os`, `country`, or
     /// `prop:NAME` (a property of the event).
     pub breakdown: Option<String>,
+    /// Instead of `properties_of`: an SQL expression over `events e` for the properties slot.
+    pub properties_sql: Option<String>,
+    /// Instead of `breakdown`: an SQL expression over `events e` for the breakdown slot.
+    pub breakdown_sql: Option<String>,
 }
 
 fn quoted(text: &str) -> String {
@@ -148,12 +152,15 @@ pub fn breakdown_column(name: &str) -> Result<String, AnalyticsError> {
 /// Loads the events of `request` from the lake's `events` (bots left out), persons stitched
 /// through `identities`.
 pub async fn load(lake: &Lake, request: &LoadRequest) -> Result<Timelines, AnalyticsError> {
-    let breakdown = match &request.breakdown {
-        Some(name) => breakdown_column(name)?,
-        None => "CAST(NULL AS VARCHAR)".into(),
+    let breakdown = match (&request.breakdown_sql, &request.breakdown) {
+        (Some(sql), _) => sql.clone(),
+        (None, Some(name)) => breakdown_column(name)?,
+        (None, None) => "CAST(NULL AS VARCHAR)".into(),
     };
     let list = |names: &[String]| names.iter().map(|n| quoted(n)).collect::<Vec<_>>().join(", ");
-    let properties = if request.properties_of.is_empty() {
+    let properties = if let Some(sql) = &request.properties_sql {
+        sql.clone()
+    } else if request.properties_of.is_empty() {
         "CAST(NULL AS VARCHAR)".into()
     } else {
         format!("CASE WHEN e.event IN ({}) THEN e.properties END", list(&request.properties_of))

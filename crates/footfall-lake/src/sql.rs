@@ -15,12 +15,20 @@ pub fn read_only() -> SQLOptions {
     SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false)
 }
 
+/// Gold tables the analyses write (RFM and cluster segments, churn models and scores).
+pub const ANALYTICS_TABLES: [&str; 3] = ["segments", "churn_models", "churn_scores"];
+
 /// The names of the lake's tables: the bronze ones, the processor's, the built-in transforms'
-/// outputs, and
+/// outputs, the analyses', and
 /// for a local lake every folder that holds a Delta table (user transforms included).
 pub fn table_names(lake: &Lake) -> Vec<String> {
     let mut names: Vec<String> = BRONZE_TABLES.iter().chain(&PROCESSED_TABLES).map(|n| n.to_string()).collect();
     names.extend(Transform::builtin().into_iter().map(|t| t.name));
+    for name in ANALYTICS_TABLES {
+        if !names.iter().any(|n| n == name) {
+            names.push(name.to_owned());
+        }
+    }
     if let Some(entries) = lake.local_dir().and_then(|dir| std::fs::read_dir(dir).ok()) {
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
@@ -48,6 +56,16 @@ pub async fn session(lake: &Lake) -> Result<SessionContext, LakeError> {
         ctx.register_table(name.as_str(), table.table_provider().await?)?;
     }
     Ok(ctx)
+}
+
+/// Runs `query`, read-only, if `table` exists (`None` if it does not).
+pub async fn query_if_exists(lake: &Lake, table: &str, query: &str) -> Result<Option<Vec<RecordBatch>>, LakeError> {
+    let ctx = session(lake).await?;
+    if !ctx.table_exist(table)? {
+        return Ok(None);
+    }
+    let frame = ctx.sql_with_options(query, read_only()).await?;
+    Ok(Some(frame.collect().await?))
 }
 
 /// Runs `query`, read-only, against every table of `lake`.

@@ -9,6 +9,7 @@ use deltalake::arrow::datatypes::SchemaRef;
 use deltalake::arrow::record_batch::RecordBatch;
 use deltalake::kernel::transaction::CommitProperties;
 use deltalake::kernel::Transaction;
+use deltalake::operations::write::SchemaMode;
 use deltalake::protocol::SaveMode;
 use deltalake::{DeltaTable, DeltaTableBuilder};
 
@@ -87,13 +88,14 @@ impl LakeTable {
     }
 
     /// Replaces the table's rows with `batches` in one commit (readers see the old rows or
-    /// the new, never a mix).
+    /// the new, never a mix); the batches' schema replaces the table's if it changed.
     pub async fn replace(&mut self, batches: Vec<RecordBatch>) -> Result<(), LakeError> {
         self.table = self
             .table
             .clone()
             .write(batches)
             .with_save_mode(SaveMode::Overwrite)
+            .with_schema_mode(SchemaMode::Overwrite)
             .with_partition_columns(self.partitions.clone())
             .await?;
         Ok(())

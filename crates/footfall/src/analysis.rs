@@ -2,6 +2,9 @@
 //! API (`POST /api/v1/funnel`, `POST /api/v1/retention`): parsing, defaults, and running them
 //! over the lake.
 
+use footfall_analytics::churn_store::latest_model;
+use footfall_analytics::clusters::cluster;
+use footfall_analytics::features::{self, Frame};
 use footfall_analytics::funnel::{compute_funnel, Attribution, Exclusion, FunnelSpec, FunnelStep, Mode, StepResult};
 use footfall_analytics::paths::{compute_paths, Direction, PathLink, PathsSpec};
 use footfall_analytics::retention::{compute_retention, Period, RetentionSpec};
@@ -132,6 +135,7 @@ impl FunnelRequest {
             events: if mode == Mode::Strict { Vec::new() } else { events },
             properties_of,
             breakdown: self.breakdown.clone(),
+            ..LoadRequest::default()
         };
         Ok((spec, load))
     }
@@ -205,8 +209,7 @@ impl RetentionRequest {
             from: if recurring { period.start(period.index(from)) } else { Micros::MIN },
             to: last,
             events: vec![self.start.clone(), self.return_event.clone()],
-            properties_of: Vec::new(),
-            breakdown: None,
+            ..LoadRequest::default()
         };
         Ok((spec, load))
     }
@@ -388,11 +391,13 @@ impl Analysis for TrendsRequest {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SegmentsRequest {
-    /// The day RFM is computed for (RFC 3339 or Unix seconds; default now).
+    /// The day segments are computed for (RFC 3339 or Unix seconds; default now).
     pub as_of: Option<String>,
     /// Also list every buyer with their scores.
     #[serde(default)]
     pub persons: bool,
+    /// Behavioural clusters (default: the k from 2 to 8 with the best silhouette).
+    pub k: Option<usize>,
     /// Also replace the gold `segments` table with every buyer's scores (CLI only).
     #[serde(skip)]
     pub write: bool,
@@ -401,7 +406,9 @@ pub struct SegmentsRequest {
 impl Analysis for SegmentsRequest {
     type Answer = serde_json::Value;
 
-    /// Runs RFM over `lake`: `{"as_of", "buyers", "segments": [profile…], "persons": [row…]?}`.
+    /// Runs RFM over `lake` and clusters the persons active in the 30 days before `as_of` by
+    /// behaviour: `{"as_of", "buyers", "segments": [profile…], "clusters": {k, silhouettes,
+    /// profiles} | null, "persons": [row…]?}`.
     async fn run(&self, lake: &Lake, now: Micros) -> Result<serde_json::Value, AnalyticsError> {
         let as_of = time_or(self.as_of.as_deref(), now)?;
         let orders = vec!["Order Completed".to_owned()];
@@ -410,20 +417,101 @@ impl Analysis for SegmentsRequest {
             to: as_of.saturating_add(1),
             events: orders.clone(),
             properties_of: orders,
-            breakdown: None,
+            ..LoadRequest::default()
         };
         let rows = compute_rfm(&load(lake, &request).await?, as_of);
+        let frame = Frame { cutoff: as_of.saturating_add(1), lookback_days: 90, active_days: 30 };
+        let timelines = features::load_events(lake, frame.start(), frame.cutoff).await?;
+        let persons = features::compute(&timelines, frame);
+        let clustering = match cluster(&persons, self.k, 42) {
+            Ok(clustering) => Some(clustering),
+            // Too few active persons to cluster: RFM alone, unless a k was asked for.
+            Err(AnalyticsError::BadRequest(_)) if self.k.is_none() => None,
+            Err(e) => return Err(e),
+        };
         if self.write {
-            write_segments(lake, &rows, as_of).await?;
+            let assigned: Vec<(String, usize)> = clustering
+                .as_ref()
+                .map(|c| persons.iter().map(|p| p.person_id.clone()).zip(c.assignments.iter().copied()).collect())
+                .unwrap_or_default();
+            write_segments(lake, &rows, &assigned, as_of).await?;
         }
+        let clusters = clustering.as_ref().map(|c| {
+            serde_json::json!({
+                "k": c.k,
+                "persons": persons.len(),
+                "silhouettes": c.silhouettes.iter().map(|(k, s)| serde_json::json!({"k": k, "silhouette": s})).collect::<Vec<_>>(),
+                "profiles": c.profiles.iter().map(|p| serde_json::json!({
+                    "cluster": p.cluster,
+                    "persons": p.persons,
+                    "label": p.label,
+                    "means": p.means.iter().map(|(n, v)| (n.clone(), serde_json::json!(v))).collect::<serde_json::Map<String, serde_json::Value>>(),
+                })).collect::<Vec<_>>(),
+            })
+        });
         let mut answer = serde_json::json!({
             "as_of": footfall_lake::metrics::format_time(as_of),
             "buyers": rows.len(),
             "segments": profiles(&rows),
+            "clusters": clusters,
         });
         if self.persons {
             answer["persons"] = serde_json::to_value(&rows).map_err(|e| bad(e.to_string()))?;
         }
         Ok(answer)
+    }
+}
+
+/// A churn request: the latest model's report and the latest scores (the API's JSON body).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChurnRequest {
+    /// How many of the most at-risk persons to list (default 20, at most 1,000).
+    pub top: Option<usize>,
+}
+
+impl Analysis for ChurnRequest {
+    type Answer = serde_json::Value;
+
+    /// `{"trained_at", "report", "scored": {"cutoff", "persons", "risk": {high, medium, low},
+    /// "histogram": [persons per 0.1 of probability], "top": [score…]} | null}`, or
+    /// `{"trained_at": null}` before the first training.
+    async fn run(&self, lake: &Lake, _now: Micros) -> Result<serde_json::Value, AnalyticsError> {
+        let top = self.top.unwrap_or(20);
+        if top > 1_000 {
+            return Err(bad(format!("top must be at most 1000, not {top}")));
+        }
+        let Some((model, trained_at)) = latest_model(lake).await? else {
+            return Ok(serde_json::json!({ "trained_at": null, "report": null, "scored": null }));
+        };
+        let query = "SELECT person_id, churn_probability, rank, risk, recency_days, events_30d, orders, revenue, \
+                     cutoff FROM churn_scores ORDER BY rank";
+        let scored = match footfall_lake::sql::query_if_exists(lake, "churn_scores", query).await? {
+            None => serde_json::Value::Null,
+            Some(batches) => {
+                let (_, rows) = crate::output::json_rows(&batches).map_err(|e| bad(e.to_string()))?;
+                let mut risk = serde_json::Map::new();
+                let mut histogram = [0u64; 10];
+                for row in &rows {
+                    let level = row["risk"].as_str().unwrap_or("").to_owned();
+                    let n = risk.get(&level).and_then(serde_json::Value::as_u64).unwrap_or(0);
+                    risk.insert(level, (n + 1).into());
+                    let p = row["churn_probability"].as_f64().unwrap_or(0.0);
+                    histogram[((p * 10.0).floor().max(0.0) as usize).min(9)] += 1;
+                }
+                serde_json::json!({
+                    "cutoff": rows.first().map(|r| r["cutoff"].clone()),
+                    "persons": rows.len(),
+                    "risk": risk,
+                    "histogram": histogram,
+                    "top": rows.iter().take(top).collect::<Vec<_>>(),
+                })
+            }
+        };
+        Ok(serde_json::json!({
+            "trained_at": footfall_lake::metrics::format_time(trained_at),
+            "report": model.report,
+            "scored": scored,
+        }))
     }
 }

@@ -1,7 +1,9 @@
 //! The query API under `/api/v1/`: SQL over the lake, JSON in and out, behind a bearer token.
 //! With no token configured it answers clients on the loopback interface only.
 
-use crate::analysis::{Analysis, FunnelRequest, PathsRequest, RetentionRequest, SegmentsRequest, TrendsRequest};
+use crate::analysis::{
+    Analysis, ChurnRequest, FunnelRequest, PathsRequest, RetentionRequest, SegmentsRequest, TrendsRequest,
+};
 use crate::metrics::{now_micros, MetricsParams};
 use crate::output::{json_rows, Column};
 use axum::extract::rejection::{JsonRejection, QueryRejection};
@@ -61,6 +63,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/paths", post(analysis::<PathsRequest>))
         .route("/api/v1/trends", post(analysis::<TrendsRequest>))
         .route("/api/v1/segments", post(analysis::<SegmentsRequest>))
+        .route("/api/v1/churn", post(analysis::<ChurnRequest>))
         .with_state(Arc::new(state))
 }
 

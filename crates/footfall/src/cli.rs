@@ -50,6 +50,13 @@ pub enum Command {
     /// RFM segments of buyers (Champions, Loyal, Potential Loyalists, At Risk, Hibernating,
     /// Lost): sizes and profiles.
     Segments(SegmentsArgs),
+    /// Churn prediction: train logistic regression and boosted trees on who stopped coming,
+    /// score every active person, or show the latest model's report.
+    Churn {
+        /// What to do.
+        #[command(subcommand)]
+        command: ChurnCommand,
+    },
     /// Send the lake's one-minute windows to the `[influxdb]` of footfall.toml, or print them
     /// as line protocol.
     Influx {
@@ -151,6 +158,10 @@ pub struct SimulateArgs {
     /// Backfill: simulate this many past days, as fast as possible.
     #[arg(long, conflicts_with = "rate")]
     pub days: Option<f64>,
+    /// Backfill: churners stop visiting at a uniformly random time within this many days of
+    /// the start (default: the first 30 days).
+    #[arg(long, requires = "days")]
+    pub churn_within_days: Option<f64>,
     /// Live: send this many events per second, stamped with the current time.
     #[arg(long)]
     pub rate: Option<f64>,
@@ -346,9 +357,74 @@ pub struct SegmentsArgs {
     /// Print JSON, with every buyer's scores.
     #[arg(long)]
     pub json: bool,
-    /// Also replace the gold `segments` table (one row per buyer) in the lake.
+    /// Behavioural clusters (default: the k from 2 to 8 with the best silhouette).
+    #[arg(long)]
+    pub k: Option<usize>,
+    /// Also replace the gold `segments` table (a row per buyer or clustered person) in the lake.
     #[arg(long)]
     pub write: bool,
+    /// Data directory (default: `data` in footfall.toml, else ./footfall-data).
+    #[arg(long, env = "FOOTFALL_DATA")]
+    pub data: Option<PathBuf>,
+}
+
+/// `footfall churn ...`.
+#[derive(Debug, Subcommand)]
+pub enum ChurnCommand {
+    /// Train and test both models (time split), store them in gold `churn_models`, print the
+    /// report.
+    Train(ChurnTrainArgs),
+    /// Score every person active in the last 30 days of data with the latest model into gold
+    /// `churn_scores`; print the risk distribution and the most at risk.
+    Score(ChurnScoreArgs),
+    /// Print the latest model's report (AUC, precision at 10%, calibration).
+    Report(ChurnReportArgs),
+}
+
+/// `footfall churn train`.
+#[derive(Debug, Args)]
+pub struct ChurnTrainArgs {
+    /// Test cutoff (RFC 3339 or Unix seconds; default: the last midnight whose horizon the data
+    /// covers). Training uses the cutoff one horizon earlier.
+    #[arg(long)]
+    pub cutoff: Option<String>,
+    /// Days without activity after a cutoff that make a churner.
+    #[arg(long, default_value_t = 30)]
+    pub horizon_days: i64,
+    /// Days of history the features read.
+    #[arg(long, default_value_t = 90)]
+    pub lookback_days: i64,
+    /// Seed of the boosted trees (the report is the same for the same data and seed).
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Data directory (default: `data` in footfall.toml, else ./footfall-data).
+    #[arg(long, env = "FOOTFALL_DATA")]
+    pub data: Option<PathBuf>,
+}
+
+/// `footfall churn score`.
+#[derive(Debug, Args)]
+pub struct ChurnScoreArgs {
+    /// How many of the most at-risk persons to print.
+    #[arg(long, default_value_t = 10)]
+    pub top: usize,
+    /// Print JSON (every score).
+    #[arg(long)]
+    pub json: bool,
+    /// Data directory (default: `data` in footfall.toml, else ./footfall-data).
+    #[arg(long, env = "FOOTFALL_DATA")]
+    pub data: Option<PathBuf>,
+}
+
+/// `footfall churn report`.
+#[derive(Debug, Args)]
+pub struct ChurnReportArgs {
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
     /// Data directory (default: `data` in footfall.toml, else ./footfall-data).
     #[arg(long, env = "FOOTFALL_DATA")]
     pub data: Option<PathBuf>,

@@ -1,5 +1,6 @@
 //! One module per command.
 
+mod churn;
 mod demo;
 mod funnel;
 mod influx;
@@ -28,6 +29,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Paths(args) => runtime()?.block_on(paths::run(args, &config)),
         Command::Trends(args) => runtime()?.block_on(trends::run(args, &config)),
         Command::Segments(args) => runtime()?.block_on(segments::run(args, &config)),
+        Command::Churn { command } => runtime()?.block_on(churn::run(command, &config)),
         Command::Influx { command } => runtime()?.block_on(influx::run(command, &config)),
         Command::Lake { command } => runtime()?.block_on(lake::run(command, &config)),
         Command::Jobs { command } => runtime()?.block_on(lake::jobs(command, &config)),

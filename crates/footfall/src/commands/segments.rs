@@ -9,7 +9,7 @@ use std::io::Write;
 pub async fn run(args: SegmentsArgs, config: &FootfallConfig) -> anyhow::Result<()> {
     let data = config.data_dir(args.data.as_deref());
     let lake = config.lake(&data)?;
-    let request = SegmentsRequest { as_of: args.as_of.clone(), persons: args.json, write: args.write };
+    let request = SegmentsRequest { as_of: args.as_of.clone(), persons: args.json, k: args.k, write: args.write };
     let answer = request.run(&lake, now_micros()).await?;
     let mut out = std::io::stdout().lock();
     if args.json {
@@ -29,6 +29,17 @@ pub async fn run(args: SegmentsArgs, config: &FootfallConfig) -> anyhow::Result<
             s["mean_frequency"].as_f64().unwrap_or(0.0),
             s["mean_monetary"].as_f64().unwrap_or(0.0)
         )?;
+    }
+    if let Some(clusters) = answer["clusters"].as_object() {
+        writeln!(
+            out,
+            "\nbehavioural clusters of {} active persons (k = {}, by silhouette):",
+            clusters["persons"], clusters["k"]
+        )?;
+        writeln!(out, "{:<8} {:>8}  stands out by", "cluster", "persons")?;
+        for p in clusters["profiles"].as_array().into_iter().flatten() {
+            writeln!(out, "{:<8} {:>8}  {}", p["cluster"], p["persons"], p["label"].as_str().unwrap_or(""))?;
+        }
     }
     Ok(())
 }

@@ -59,17 +59,18 @@ async fn backfill(args: &SimulateArgs, days: f64, output: Output) -> anyhow::Res
     };
     let start = end - Duration::milliseconds((days * 86_400_000.0) as i64);
     let limit = args.limit.unwrap_or(u64::MAX);
-    let events = Simulator::new(SimConfig::new(args.seed, args.users, start))
-        .take_while(move |e| e.time < end)
-        .take(limit as usize)
-        .map(|mut e| {
-            // A backfill carries no `sentAt` (its timestamps must stay in the past), so a
-            // device's wrong clock could never be corrected: historical data is stamped with
-            // true times. Live mode keeps the skew, with the `sentAt` that corrects it.
-            e.clock_skew_ms = 0;
-            let time = e.time;
-            e.into_message(time)
-        });
+    let mut config = SimConfig::new(args.seed, args.users, start);
+    if let Some(days) = args.churn_within_days {
+        config.churn_within_days = days;
+    }
+    let events = Simulator::new(config).take_while(move |e| e.time < end).take(limit as usize).map(|mut e| {
+        // A backfill carries no `sentAt` (its timestamps must stay in the past), so a
+        // device's wrong clock could never be corrected: historical data is stamped with
+        // true times. Live mode keeps the skew, with the `sentAt` that corrects it.
+        e.clock_skew_ms = 0;
+        let time = e.time;
+        e.into_message(time)
+    });
     let progress = ProgressBar::new_spinner().with_style(
         ProgressStyle::with_template("{spinner} {human_pos} events ({per_sec})")
             .unwrap_or_else(|_| ProgressStyle::default_spinner()),

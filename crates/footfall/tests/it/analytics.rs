@@ -214,9 +214,39 @@ async fn funnel_and_retention_cli_and_api_agree_and_step_one_counts_every_stitch
     assert_eq!(in_segments, buyers);
     assert_eq!(api["persons"].as_array().map(Vec::len), Some(buyers as usize));
     // --write replaced the gold table: the same sizes read back with SQL.
-    let stored = sql(dir.path(), "SELECT segment, count(*) AS n FROM segments GROUP BY segment");
+    let stored =
+        sql(dir.path(), "SELECT segment, count(*) AS n FROM segments WHERE segment IS NOT NULL GROUP BY segment");
     for profile in api["segments"].as_array().expect("segments").iter().filter(|s| s["persons"] != 0) {
         let row = stored.iter().find(|r| r["segment"] == profile["segment"]).expect("segment stored");
+        assert_eq!(row["n"], profile["persons"]);
+    }
+    // Behavioural clusters: every person active in the 30 days before as_of in one cluster,
+    // k from the silhouettes tried, the stored clusters of the same sizes.
+    let clusters = &api["clusters"];
+    let k = clusters["k"].as_u64().expect("k");
+    assert!((2..=8).contains(&k), "{clusters}");
+    let best = clusters["silhouettes"]
+        .as_array()
+        .expect("tried")
+        .iter()
+        .max_by(|a, b| a["silhouette"].as_f64().expect("s").total_cmp(&b["silhouette"].as_f64().expect("s")));
+    assert_eq!(best.map(|b| b["k"].as_u64()), Some(Some(k)));
+    let active = sql(
+        dir.path(),
+        "SELECT count(DISTINCT COALESCE(i.person_id, e.person_id)) AS n FROM events e \
+         LEFT JOIN identities i ON i.id = e.person_id WHERE NOT e.is_bot \
+         AND e.event_time >= TIMESTAMP '2026-10-21T00:00:00Z' AND e.event_time <= TIMESTAMP '2026-11-20T00:00:00Z'",
+    )[0]["n"]
+        .as_u64()
+        .expect("count");
+    assert_eq!(clusters["persons"].as_u64(), Some(active));
+    let profiles = clusters["profiles"].as_array().expect("profiles");
+    assert_eq!(profiles.len() as u64, k);
+    assert_eq!(profiles.iter().map(|p| p["persons"].as_u64().expect("n")).sum::<u64>(), active);
+    let stored =
+        sql(dir.path(), "SELECT cluster, count(*) AS n FROM segments WHERE cluster IS NOT NULL GROUP BY cluster");
+    for profile in profiles {
+        let row = stored.iter().find(|r| r["cluster"] == profile["cluster"]).expect("cluster stored");
         assert_eq!(row["n"], profile["persons"]);
     }
 
@@ -230,5 +260,97 @@ async fn funnel_and_retention_cli_and_api_agree_and_step_one_counts_every_stitch
         .await
         .expect("send");
     assert_eq!(answer.status(), 400);
+    assert_eq!(server.stop().code(), Some(0));
+}
+
+/// Persons (stitched) with an event in `[from, to)`.
+fn active_between(data: &std::path::Path, from: &str, to: &str) -> std::collections::BTreeSet<String> {
+    sql(
+        data,
+        &format!(
+            "SELECT DISTINCT COALESCE(i.person_id, e.person_id) AS p FROM events e \
+             LEFT JOIN identities i ON i.id = e.person_id WHERE NOT e.is_bot \
+             AND e.event_time >= TIMESTAMP '{from}' AND e.event_time < TIMESTAMP '{to}'"
+        ),
+    )
+    .iter()
+    .map(|r| r["p"].as_str().expect("person").to_owned())
+    .collect()
+}
+
+fn churn(data: &std::path::Path, args: &[&str]) -> Value {
+    let output = footfall().arg("churn").args(args).args(["--json", "--data"]).arg(data).output().expect("churn");
+    assert!(output.status.success(), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout).expect("JSON")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn churn_models_find_the_simulators_churners_reproducibly_and_score_every_active_person() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut server = Server::start(dir.path(), &[]);
+    // 100 days; the simulator's churners stop at random times through all of them.
+    let status = footfall()
+        .args(["simulate", "--seed", "11", "--users", "500", "--days", "100", "--churn-within-days", "100"])
+        .args(["--end", "2026-11-20T00:00:00Z", "--to", &server.url, "--write-key", KEY])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("simulate");
+    assert!(status.success());
+    assert_eq!(server.stop().code(), Some(0));
+    let mut server = Server::start(dir.path(), &[]);
+
+    let report = churn(dir.path(), &["train", "--seed", "7"]);
+    eprintln!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+    for model in report["models"].as_array().expect("models") {
+        let auc = model["auc"].as_f64().expect("auc");
+        assert!(auc >= 0.75, "{} AUC {auc}", model["model"]);
+        let bins = model["calibration"].as_array().expect("bins");
+        assert_eq!(
+            bins.iter().map(|b| b["persons"].as_u64().expect("n")).sum::<u64>(),
+            report["test_persons"].as_u64().expect("n")
+        );
+    }
+    // The test set and its labels, recounted in SQL: persons active in the 30 days before the
+    // test cutoff, churned if they made no event in the 30 days after it.
+    let day = |micros: i64| {
+        chrono::DateTime::from_timestamp_micros(micros).expect("time").format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+    };
+    let cutoff = report["test_cutoff"].as_i64().expect("cutoff");
+    let month = 30 * 86_400_000_000i64;
+    let before = active_between(dir.path(), &day(cutoff - month), &day(cutoff));
+    let after = active_between(dir.path(), &day(cutoff), &day(cutoff + month));
+    assert_eq!(report["test_persons"].as_u64(), Some(before.len() as u64));
+    assert_eq!(report["test_churners"].as_u64(), Some(before.difference(&after).count() as u64));
+    assert!(report["test_churners"].as_u64().expect("n") > 10, "{report}");
+
+    // Reproducible: the same data and seed give the same report; `report` shows the latest.
+    assert_eq!(churn(dir.path(), &["train", "--seed", "7"]), report);
+    assert_eq!(churn(dir.path(), &["report"]), report);
+
+    // Scores: every person active in the last 30 days of data, ranked, stored.
+    let scoring = churn(dir.path(), &["score"]);
+    let scores = scoring["scores"].as_array().expect("scores");
+    let end = scoring["cutoff"].as_i64().expect("cutoff");
+    let active = active_between(dir.path(), &day(end - month), &day(end));
+    assert_eq!(scores.len(), active.len());
+    assert!(scores.windows(2).all(|w| w[0]["probability"].as_f64() >= w[1]["probability"].as_f64()));
+    let stored = sql(dir.path(), "SELECT risk, count(*) AS n FROM churn_scores GROUP BY risk ORDER BY risk");
+    assert_eq!(stored.iter().map(|r| r["n"].as_u64().expect("n")).sum::<u64>(), active.len() as u64);
+    let api: Value = client()
+        .post(format!("{}/api/v1/churn", server.url))
+        .json(&json!({"top": 5}))
+        .send()
+        .await
+        .expect("churn API")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(api["report"], report);
+    assert_eq!(api["scored"]["persons"].as_u64(), Some(active.len() as u64));
+    assert_eq!(api["scored"]["top"][0]["person_id"], scores[0]["person_id"]);
+    assert_eq!(api["scored"]["top"].as_array().map(Vec::len), Some(5));
+    let bad =
+        client().post(format!("{}/api/v1/churn", server.url)).json(&json!({"top": 5000})).send().await.expect("send");
+    assert_eq!(bad.status(), 400);
     assert_eq!(server.stop().code(), Some(0));
 }
