@@ -22,6 +22,7 @@ pub mod schema;
 pub mod sql;
 pub mod table;
 pub mod transform;
+pub mod window_funnel;
 
 pub use deltalake::{arrow, datafusion, parquet};
 

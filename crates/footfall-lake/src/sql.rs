@@ -40,8 +40,8 @@ pub fn table_names(lake: &Lake) -> Vec<String> {
     names
 }
 
-/// A DataFusion session with every existing table of `lake` registered by name, and the JSON
-/// functions.
+/// A DataFusion session with every existing table of `lake` registered by name, the JSON
+/// functions and `window_funnel`.
 pub async fn session(lake: &Lake) -> Result<SessionContext, LakeError> {
     // Filters are applied while decoding Parquet (late materialization): a query that keeps a
     // few rows does not decode the large JSON columns of the others.
@@ -50,6 +50,7 @@ pub async fn session(lake: &Lake) -> Result<SessionContext, LakeError> {
         .set_bool("datafusion.execution.parquet.reorder_filters", true);
     let mut ctx = SessionContext::new_with_config(config);
     datafusion_functions_json::register_all(&mut ctx)?;
+    ctx.register_udaf(crate::window_funnel::window_funnel_udaf());
     for name in table_names(lake) {
         let Some(table) = lake.open_table(&name).await? else { continue };
         table.update_datafusion_session(&ctx.state())?;

@@ -53,6 +53,22 @@ async fn funnel_and_retention_cli_and_api_agree_and_step_one_counts_every_stitch
     );
     assert_eq!(viewers[0]["n"].as_u64(), Some(persons[0]));
     assert_eq!(rows[1]["dropoff"].as_u64(), Some(persons[0] - persons[1]));
+    // The SQL aggregate `window_funnel` over stitched persons gives the same step counts.
+    let levels = sql(
+        dir.path(),
+        "SELECT level, count(*) AS n FROM (SELECT COALESCE(i.person_id, e.person_id) AS p, \
+         window_funnel(3600, e.event_time, e.event = 'Product Viewed', e.event = 'Product Added', \
+         e.event = 'Order Completed') AS level FROM events e LEFT JOIN identities i ON i.id = e.person_id \
+         WHERE NOT e.is_bot GROUP BY 1) GROUP BY level",
+    );
+    for (k, expected) in persons.iter().enumerate() {
+        let reached: u64 = levels
+            .iter()
+            .filter(|r| r["level"].as_u64().expect("level") > k as u64)
+            .map(|r| r["n"].as_u64().expect("n"))
+            .sum();
+        assert_eq!(reached, *expected, "step {}: {levels:?}", k + 1);
+    }
 
     for (body, message) in [
         (json!({"steps": ["Product Viewed"]}), "2 to 32 steps"),
