@@ -6,7 +6,9 @@
 //! data counts, so "first" means first); `recurring` puts them in every period they did it.
 //! Period 0 is the cohort itself. `bounded`: returned in exactly period k; `unbounded`:
 //! in period k or later (Mixpanel's "on or after"). A period that has not ended by `now` is
-//! marked incomplete rather than counted as churn.
+//! marked incomplete rather than counted as churn. With a breakdown, each cohort splits by
+//! the value of the person's first start event in the cohort's period (a person property such
+//! as device, channel, country or `prop:NAME`, as it was when they entered the cohort).
 
 use crate::error::AnalyticsError;
 use crate::timeline::Timelines;
@@ -106,6 +108,8 @@ pub struct RetentionSpec {
     pub to: Micros,
     /// Periods ending after this are incomplete.
     pub now: Micros,
+    /// Whether events carry a breakdown value (see [`crate::timeline::LoadRequest::breakdown`]).
+    pub breakdown: bool,
 }
 
 /// One cell of the matrix.
@@ -113,6 +117,8 @@ pub struct RetentionSpec {
 pub struct RetentionCell {
     /// Start of the cohort's period (µs).
     pub cohort: Micros,
+    /// The breakdown value (with a breakdown; `null` for persons without one).
+    pub breakdown: Option<String>,
     /// Persons in the cohort.
     pub cohort_size: u64,
     /// 0 … periods.
@@ -137,17 +143,24 @@ pub fn compute_retention(spec: &RetentionSpec, timelines: &Timelines) -> Result<
     let (first_cohort, last_cohort) = (spec.period.index(spec.from), spec.period.index(spec.to - 1));
     let start = timelines.lookup(&spec.start_event);
     let back = timelines.lookup(&spec.return_event);
-    // cohort → (persons, per period k ≥ 1: persons returned)
-    let mut cohorts: BTreeMap<i64, (u64, Vec<u64>)> = BTreeMap::new();
+    // (breakdown, cohort) → (persons, per period k ≥ 1: persons returned); persons without a
+    // breakdown value sort last.
+    type Key<'a> = (bool, Option<&'a str>, i64);
+    let mut cohorts: BTreeMap<Key<'_>, (u64, Vec<u64>)> = BTreeMap::new();
     for (_, events) in &timelines.persons {
-        let starts: BTreeSet<i64> =
-            events.iter().filter(|e| Some(e.name) == start).map(|e| spec.period.index(e.time)).collect();
-        let cohorts_of: Vec<i64> =
+        // Each start period with the breakdown of its first start event.
+        let mut starts: BTreeMap<i64, Option<u32>> = BTreeMap::new();
+        for e in events.iter().filter(|e| Some(e.name) == start) {
+            starts.entry(spec.period.index(e.time)).or_insert(e.breakdown);
+        }
+        let cohorts_of: Vec<(i64, Option<u32>)> =
             if spec.recurring { starts.into_iter().collect() } else { starts.into_iter().next().into_iter().collect() };
         let returns: BTreeSet<i64> =
             events.iter().filter(|e| Some(e.name) == back).map(|e| spec.period.index(e.time)).collect();
-        for cohort in cohorts_of.into_iter().filter(|c| (first_cohort..=last_cohort).contains(c)) {
-            let (size, returned) = cohorts.entry(cohort).or_insert_with(|| (0, vec![0; spec.periods]));
+        for (cohort, by) in cohorts_of.into_iter().filter(|(c, _)| (first_cohort..=last_cohort).contains(c)) {
+            let by = by.filter(|_| spec.breakdown).map(|i| timelines.names[i as usize].as_str());
+            let (size, returned) =
+                cohorts.entry((by.is_none(), by, cohort)).or_insert_with(|| (0, vec![0; spec.periods]));
             *size += 1;
             for k in 1..=spec.periods {
                 let target = cohort + k as i64;
@@ -160,11 +173,12 @@ pub fn compute_retention(spec: &RetentionSpec, timelines: &Timelines) -> Result<
         }
     }
     let mut cells = Vec::new();
-    for (cohort, (size, returned)) in cohorts {
+    for ((_, by, cohort), (size, returned)) in cohorts {
         for k in 0..=spec.periods {
             let persons = if k == 0 { size } else { returned[k - 1] };
             cells.push(RetentionCell {
                 cohort: spec.period.start(cohort),
+                breakdown: by.map(str::to_owned),
                 cohort_size: size,
                 period: k,
                 persons,

@@ -173,6 +173,9 @@ pub struct RetentionRequest {
     pub from: Option<String>,
     /// Cohorts until (default now).
     pub to: Option<String>,
+    /// Split cohorts by `device`, `channel`, `campaign`, `browser`, `os`, `country` or
+    /// `prop:NAME`, as of the person's first start event in the cohort's period.
+    pub breakdown: Option<String>,
 }
 
 impl RetentionRequest {
@@ -202,6 +205,7 @@ impl RetentionRequest {
             from,
             to,
             now,
+            breakdown: self.breakdown.is_some(),
         };
         let last = period.start(period.index(to.saturating_sub(1)) + periods as i64 + 1);
         let load = LoadRequest {
@@ -209,6 +213,7 @@ impl RetentionRequest {
             from: if recurring { period.start(period.index(from)) } else { Micros::MIN },
             to: last,
             events: vec![self.start.clone(), self.return_event.clone()],
+            breakdown: self.breakdown.clone(),
             ..LoadRequest::default()
         };
         Ok((spec, load))
@@ -226,14 +231,18 @@ impl Analysis for RetentionRequest {
         Ok(cells
             .iter()
             .map(|c| {
-                serde_json::json!({
+                let mut cell = serde_json::json!({
                     "cohort": date(c.cohort),
                     "cohort_size": c.cohort_size,
                     "period": c.period,
                     "persons": c.persons,
                     "percent": c.percent,
                     "incomplete": c.incomplete,
-                })
+                });
+                if self.breakdown.is_some() {
+                    cell["breakdown"] = c.breakdown.clone().into();
+                }
+                cell
             })
             .collect())
     }

@@ -286,6 +286,10 @@ pub struct RetentionArgs {
     #[arg(long)]
     pub to: Option<String>,
     /// Print JSON (one object per cohort and period).
+    /// Split cohorts by device, channel, campaign, browser, os, country or prop:NAME (as of
+    /// each person's first start event in the cohort's period).
+    #[arg(long)]
+    pub breakdown: Option<String>,
     #[arg(long)]
     pub json: bool,
     /// Data directory (default: `data` in footfall.toml, else ./footfall-data).

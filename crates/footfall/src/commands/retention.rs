@@ -19,6 +19,7 @@ pub async fn run(args: RetentionArgs, config: &FootfallConfig) -> anyhow::Result
         mode: Some(args.mode.clone()),
         from: args.from.clone(),
         to: args.to.clone(),
+        breakdown: args.breakdown.clone(),
     };
     let cells = request.run(&lake, now_micros()).await?;
     let mut out = std::io::stdout().lock();
@@ -30,19 +31,24 @@ pub async fn run(args: RetentionArgs, config: &FootfallConfig) -> anyhow::Result
     // One row per cohort: its size, then the percent per period ("…" while incomplete).
     let mut rows: BTreeMap<String, (u64, Vec<String>)> = BTreeMap::new();
     for c in &cells {
-        let row = rows.entry(c["cohort"].as_str().unwrap_or_default().to_owned()).or_default();
+        let mut label = c["cohort"].as_str().unwrap_or_default().to_owned();
+        if let Some(by) = c.get("breakdown") {
+            label = format!("{} {label}", by.as_str().unwrap_or("(none)"));
+        }
+        let row = rows.entry(label).or_default();
         row.0 = c["cohort_size"].as_u64().unwrap_or(0);
         let percent = c["percent"].as_f64().unwrap_or(0.0);
         let mark = if c["incomplete"].as_bool().unwrap_or(false) { "…" } else { "" };
         row.1.push(format!("{percent:.1}%{mark}"));
     }
-    write!(out, "{:<12} {:>7}", "cohort", "persons")?;
+    let width = rows.keys().map(|k| k.chars().count()).max().unwrap_or(0).max(12);
+    write!(out, "{:<width$} {:>7}", "cohort", "persons")?;
     for k in 0..=args.periods {
         write!(out, " {:>8}", format!("{}{k}", &args.period[..1]))?;
     }
     writeln!(out)?;
     for (cohort, (size, percents)) in rows {
-        write!(out, "{cohort:<12} {size:>7}")?;
+        write!(out, "{cohort:<width$} {size:>7}")?;
         for p in percents {
             write!(out, " {p:>8}")?;
         }

@@ -109,6 +109,28 @@ async fn funnel_and_retention_cli_and_api_agree_and_step_one_counts_every_stitch
     for cell in cells.iter().filter(|c| c["period"] == 0) {
         assert_eq!(cell["persons"], cell["cohort_size"]);
     }
+    // By device: each cohort splits, the parts add up to the whole in every period.
+    let mut by_device = body.clone();
+    by_device["breakdown"] = json!("device");
+    let split: Value = client()
+        .post(format!("{}/api/v1/retention", server.url))
+        .json(&by_device)
+        .send()
+        .await
+        .expect("retention API")
+        .json()
+        .await
+        .expect("JSON");
+    let split = split.as_array().expect("cells");
+    assert!(split.iter().all(|c| c["breakdown"].is_string()), "{split:?}");
+    for cell in cells {
+        let parts: u64 = split
+            .iter()
+            .filter(|c| c["cohort"] == cell["cohort"] && c["period"] == cell["period"])
+            .map(|c| c["persons"].as_u64().expect("persons"))
+            .sum();
+        assert_eq!(Some(parts), cell["persons"].as_u64(), "{cell}");
+    }
     for (body, message) in [
         (json!({"start": "A", "return": "B", "period": "fortnight"}), "period must be"),
         (json!({"start": "A", "return": "B", "periods": 0}), "periods must be"),
