@@ -9,12 +9,17 @@
 //! ClickHouse's `windowFunnel` do. An exclusion drops an attempt in which the excluded event
 //! happens between the two given steps (or, if the later step is not reached, before the
 //! window ends); a person whose every attempt is dropped is out of the funnel.
+//!
+//! Optional steps (`?Coupon Applied`) may be skipped; a step may also have a maximum gap from
+//! the step before it in the attempt. With either, an attempt takes the chain of events that
+//! gets furthest through the steps, then includes the most optional steps, then uses the
+//! earliest events (found by a search; without them one greedy pass gives the same chain).
 
 use crate::error::AnalyticsError;
 use crate::timeline::{Event, Timelines};
 use crate::Micros;
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::str::FromStr;
 
 /// Most steps a funnel may have.
@@ -28,6 +33,10 @@ pub struct FunnelStep {
     pub event: String,
     /// `(property, value)` pairs that must all hold (values compared as text).
     pub filters: Vec<(String, String)>,
+    /// The step may be skipped (written with a leading `?`).
+    pub optional: bool,
+    /// The most time (µs) allowed from the previous step of the attempt to this one.
+    pub max_gap: Option<Micros>,
 }
 
 impl FromStr for FunnelStep {
@@ -35,6 +44,10 @@ impl FromStr for FunnelStep {
     fn from_str(text: &str) -> Result<Self, AnalyticsError> {
         let bad = |why: &str| AnalyticsError::BadRequest(format!("step {text:?}: {why}"));
         let text = text.trim();
+        let (optional, text) = match text.strip_prefix('?') {
+            Some(rest) => (true, rest.trim_start()),
+            None => (false, text),
+        };
         let (event, filters) = match text.split_once('[') {
             None => (text, Vec::new()),
             Some((event, rest)) => {
@@ -55,7 +68,7 @@ impl FromStr for FunnelStep {
         if event.is_empty() {
             return Err(bad("an event name is required"));
         }
-        Ok(Self { event: event.to_owned(), filters })
+        Ok(Self { event: event.to_owned(), filters, optional, max_gap: None })
     }
 }
 
@@ -170,6 +183,11 @@ pub struct FunnelSpec {
 }
 
 impl FunnelSpec {
+    /// Whether no step is optional or has a maximum gap (one greedy pass finds each attempt).
+    pub fn plain(&self) -> bool {
+        self.steps.iter().all(|s| !s.optional && s.max_gap.is_none())
+    }
+
     /// Checks the shape of the question.
     pub fn check(&self) -> Result<(), AnalyticsError> {
         let bad = |m: String| Err(AnalyticsError::BadRequest(m));
@@ -191,6 +209,20 @@ impl FunnelSpec {
                 ));
             }
         }
+        if self.steps[0].optional || self.steps[0].max_gap.is_some() {
+            return bad("step 1 cannot be optional or have a maximum gap".into());
+        }
+        if !self.plain() && self.mode == Mode::Any {
+            return bad("optional steps and maximum gaps need ordered or strict mode".into());
+        }
+        if self.steps.iter().any(|s| s.max_gap.is_some_and(|g| g <= 0)) {
+            return bad("a maximum gap must be positive".into());
+        }
+        for e in &self.exclusions {
+            if self.steps[e.from - 1].optional || self.steps[e.to - 1].optional {
+                return bad(format!("exclusion {:?}: its steps cannot be optional ones", e.step.event));
+            }
+        }
         if let Attribution::Step(n) = self.attribution {
             if n > self.steps.len() {
                 return bad(format!("attribution step{n}: the funnel has {} steps", self.steps.len()));
@@ -207,6 +239,8 @@ pub struct StepResult {
     pub step: usize,
     /// Its event.
     pub event: String,
+    /// Whether the step may be skipped.
+    pub optional: bool,
     /// Breakdown value (`null` for persons without one, or without a breakdown).
     pub breakdown: Option<String>,
     /// Persons who reached it.
@@ -223,11 +257,30 @@ pub struct StepResult {
     pub mean_seconds_to_convert: Option<f64>,
 }
 
-/// A person's best attempt: the events (indices) reaching steps 1..=depth.
+/// A person's best attempt: the chain of events through the steps.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Attempt {
-    /// Index of the event completing each reached step, in step order.
+    /// Index of the event completing each step of the chain, in step order.
     pub events: Vec<usize>,
+    /// The step (0-based) each of those events completes (skipped optional steps are absent).
+    pub steps: Vec<usize>,
+}
+
+impl Attempt {
+    /// The last step reached (0-based).
+    pub fn furthest(&self) -> usize {
+        self.steps.last().copied().unwrap_or(0)
+    }
+
+    /// Better than `other`: further through the steps, then more of them.
+    fn beats(&self, other: &Attempt) -> bool {
+        (self.furthest(), self.steps.len()) > (other.furthest(), other.steps.len())
+    }
+
+    /// The event of `step` (0-based), if the chain includes it.
+    fn event_of(&self, step: usize) -> Option<usize> {
+        self.steps.iter().position(|&s| s == step).map(|i| self.events[i])
+    }
 }
 
 /// Per event, which steps and exclusions it matches (bit i: step or exclusion i).
@@ -274,11 +327,11 @@ pub fn best_attempt(spec: &FunnelSpec, timelines: &Timelines, events: &[Event]) 
         if !starts {
             continue;
         }
-        let attempt = walk(spec, events, &steps, start);
+        let attempt = if spec.plain() { walk(spec, events, &steps, start) } else { search(spec, events, &steps, start) };
         if excluded(spec, events, &exclusions, &attempt, start) {
             continue;
         }
-        if best.as_ref().is_none_or(|b| attempt.events.len() > b.events.len()) {
+        if best.as_ref().is_none_or(|b| attempt.beats(b)) {
             let full = attempt.events.len() == n;
             best = Some(attempt);
             if full {
@@ -306,7 +359,8 @@ fn walk(spec: &FunnelSpec, events: &[Event], steps: &[u32], start: usize) -> Att
                     break;
                 }
             }
-            Attempt { events: reached }
+            let steps = (0..reached.len()).collect();
+            Attempt { events: reached, steps }
         }
         Mode::Any => {
             let mut done = 0u32;
@@ -322,17 +376,74 @@ fn walk(spec: &FunnelSpec, events: &[Event], steps: &[u32], start: usize) -> Att
                     reached.push(j);
                 }
             }
-            Attempt { events: reached }
+            let steps = (0..reached.len()).collect();
+            Attempt { events: reached, steps }
         }
     }
+}
+
+/// The best chain of an attempt from `start` when steps may be skipped or have maximum gaps
+/// (ordered or strict): a memoized search over (step, event) of the chains within the window.
+fn search(spec: &FunnelSpec, events: &[Event], steps: &[u32], start: usize) -> Attempt {
+    let deadline = events[start].time.saturating_add(spec.window);
+    let end = events.partition_point(|e| e.time <= deadline).max(start + 1);
+    let mut memo: HashMap<(usize, usize), Attempt> = HashMap::new();
+    best_from(spec, events, steps, end, 0, start, &mut memo)
+}
+
+/// The best chain whose first element is `step` completed by event `at`.
+fn best_from(
+    spec: &FunnelSpec,
+    events: &[Event],
+    masks: &[u32],
+    end: usize,
+    step: usize,
+    at: usize,
+    memo: &mut HashMap<(usize, usize), Attempt>,
+) -> Attempt {
+    if let Some(known) = memo.get(&(step, at)) {
+        return known.clone();
+    }
+    let mut best: Option<Attempt> = None;
+    // Next steps: the following one, or further when every step skipped is optional.
+    for next in step + 1..spec.steps.len() {
+        let candidates = if spec.mode == Mode::Strict { at + 1..(at + 2).min(end) } else { at + 1..end };
+        for j in candidates {
+            if masks[j] & (1 << next) == 0 {
+                continue;
+            }
+            if spec.steps[next].max_gap.is_some_and(|gap| events[j].time - events[at].time > gap) {
+                continue;
+            }
+            let chain = best_from(spec, events, masks, end, next, j, memo);
+            // The best continuation: furthest, then most steps, then earliest events.
+            let better = match &best {
+                None => true,
+                Some(b) => chain.beats(b) || (!b.beats(&chain) && chain.events < b.events),
+            };
+            if better {
+                best = Some(chain);
+            }
+        }
+        if !spec.steps[next].optional {
+            break;
+        }
+    }
+    let mut chain = Attempt { events: vec![at], steps: vec![step] };
+    if let Some(rest) = best {
+        chain.events.extend(rest.events);
+        chain.steps.extend(rest.steps);
+    }
+    memo.insert((step, at), chain.clone());
+    chain
 }
 
 /// Whether an exclusion drops `attempt`.
 fn excluded(spec: &FunnelSpec, events: &[Event], exclusions: &[u32], attempt: &Attempt, start: usize) -> bool {
     let deadline = events[start].time.saturating_add(spec.window);
     spec.exclusions.iter().enumerate().any(|(i, x)| {
-        let Some(&after) = attempt.events.get(x.from - 1) else { return false };
-        let before = attempt.events.get(x.to - 1).copied();
+        let Some(after) = attempt.event_of(x.from - 1) else { return false };
+        let before = attempt.event_of(x.to - 1);
         (after + 1..events.len())
             .take_while(|&j| before.map_or(events[j].time <= deadline, |b| j < b))
             .any(|j| exclusions[j] & (1 << i) != 0)
@@ -351,29 +462,32 @@ pub fn compute_funnel(spec: &FunnelSpec, timelines: &Timelines) -> Result<Vec<St
     let mut groups: BTreeMap<(bool, Option<&str>), Tally> = BTreeMap::new();
     for (_, events) in &timelines.persons {
         let Some(attempt) = best_attempt(spec, timelines, events) else { continue };
-        let depth = attempt.events.len();
+        let last = attempt.events.len() - 1;
         let by = match spec.attribution {
             _ if !spec.breakdown => None,
             Attribution::FirstTouch => events[attempt.events[0]].breakdown,
-            Attribution::LastTouch => events[attempt.events[depth - 1]].breakdown,
-            Attribution::Step(k) => events[attempt.events.get(k - 1).copied().unwrap_or(attempt.events[0])].breakdown,
+            Attribution::LastTouch => events[attempt.events[last]].breakdown,
+            Attribution::Step(k) => events[attempt.event_of(k - 1).unwrap_or(attempt.events[0])].breakdown,
         };
         let by = by.map(|i| timelines.names[i as usize].as_str());
         let (persons, seconds) = groups.entry((by.is_none(), by)).or_insert_with(|| (vec![0; n], vec![Vec::new(); n]));
-        for k in 0..depth {
-            persons[k] += 1;
-            if k > 0 {
-                let gap = events[attempt.events[k]].time - events[attempt.events[k - 1]].time;
-                seconds[k].push(gap as f64 / 1e6);
+        for (i, (&step, &event)) in attempt.steps.iter().zip(&attempt.events).enumerate() {
+            persons[step] += 1;
+            if i > 0 {
+                let gap = events[event].time - events[attempt.events[i - 1]].time;
+                seconds[step].push(gap as f64 / 1e6);
             }
         }
     }
+    // Conversion "from previous" compares with the nearest earlier step that cannot be skipped.
+    let previous_required: Vec<usize> =
+        (0..n).map(|k| (0..k).rev().find(|&j| !spec.steps[j].optional).unwrap_or(0)).collect();
     let mut results = Vec::new();
     for ((_, by), (persons, mut seconds)) in groups {
         let breakdown = by.map(str::to_owned);
         for k in 0..n {
             let ratio = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 / b as f64 };
-            let previous = if k == 0 { persons[0] } else { persons[k - 1] };
+            let previous = persons[previous_required[k]];
             let times = &mut seconds[k];
             times.sort_by(f64::total_cmp);
             let median = match times.len() {
@@ -385,6 +499,7 @@ pub fn compute_funnel(spec: &FunnelSpec, timelines: &Timelines) -> Result<Vec<St
             results.push(StepResult {
                 step: k + 1,
                 event: spec.steps[k].event.clone(),
+                optional: spec.steps[k].optional,
                 breakdown: breakdown.clone(),
                 persons: persons[k],
                 conversion_from_start: ratio(persons[k], persons[0]),

@@ -9,7 +9,7 @@ use proptest::prelude::*;
 const NAMES: [&str; 5] = ["A", "B", "C", "D", "X"];
 
 fn step(name: &str) -> FunnelStep {
-    FunnelStep { event: name.into(), filters: Vec::new() }
+    FunnelStep { event: name.into(), filters: Vec::new(), optional: false, max_gap: None }
 }
 
 /// Every way to pick events for steps 1..=k after `start` (ordered or strict), depth-first.
@@ -275,4 +275,138 @@ proptest! {
             prop_assert_eq!(levels[p], want as i64, "events {:?} at {:?}", event_names, times);
         }
     }
+}
+
+/// Every chain from `start`: (steps, events), each continuing by a later event (strict: the
+/// very next one) matching a later step, skipping only optional steps, within the deadline and
+/// each step's maximum gap.
+fn chains(
+    names: &[&str],
+    times: &[Micros],
+    spec: &FunnelSpec,
+    deadline: Micros,
+    chain: &mut (Vec<usize>, Vec<usize>),
+    out: &mut Vec<(Vec<usize>, Vec<usize>)>,
+) {
+    out.push(chain.clone());
+    let (step, at) = (*chain.0.last().expect("start"), *chain.1.last().expect("start"));
+    for next in step + 1..spec.steps.len() {
+        for j in at + 1..names.len() {
+            if spec.mode == Mode::Strict && j != at + 1 {
+                break;
+            }
+            let s = &spec.steps[next];
+            if names[j] == s.event && times[j] <= deadline && s.max_gap.is_none_or(|g| times[j] - times[at] <= g) {
+                chain.0.push(next);
+                chain.1.push(j);
+                chains(names, times, spec, deadline, chain, out);
+                chain.0.pop();
+                chain.1.pop();
+            }
+        }
+        if !spec.steps[next].optional {
+            break;
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    /// Optional steps and maximum gaps: the chosen chain of every person equals the brute
+    /// force's (furthest step, then most steps, then earliest events; earliest attempt among
+    /// equals), and the step counts follow from those chains.
+    #[test]
+    fn optional_steps_and_gaps_equal_the_brute_force(
+        people in prop::collection::vec(prop::collection::vec((0u8..5, 0i64..40), 0..12), 1..8),
+        shape in prop::collection::vec((0usize..4, any::<bool>(), prop::option::of(1i64..10)), 2..6),
+        window in 1i64..40,
+        strict in any::<bool>(),
+    ) {
+        let steps: Vec<FunnelStep> = shape
+            .iter()
+            .enumerate()
+            .map(|(i, (name, optional, gap))| FunnelStep {
+                optional: i > 0 && *optional,
+                max_gap: if i > 0 { *gap } else { None },
+                ..step(NAMES[*name])
+            })
+            .collect();
+        let spec = FunnelSpec {
+            steps,
+            window,
+            mode: if strict { Mode::Strict } else { Mode::Ordered },
+            exclusions: Vec::new(),
+            from: 5,
+            to: 35,
+            breakdown: false,
+            attribution: Attribution::FirstTouch,
+        };
+        let tl = timelines(&people);
+        let mut expected = vec![0u64; spec.steps.len()];
+        for (_, events) in &tl.persons {
+            let names: Vec<&str> = events.iter().map(|e| tl.names[e.name as usize].as_str()).collect();
+            let times: Vec<Micros> = events.iter().map(|e| e.time).collect();
+            let mut best: Option<(Vec<usize>, Vec<usize>)> = None;
+            for start in 0..names.len() {
+                if names[start] != spec.steps[0].event || times[start] < 5 || times[start] >= 35 {
+                    continue;
+                }
+                let mut all = Vec::new();
+                chains(&names, &times, &spec, times[start] + window, &mut (vec![0], vec![start]), &mut all);
+                let rank = |c: &(Vec<usize>, Vec<usize>)| (*c.0.last().expect("step"), c.0.len());
+                let top = all.iter().map(rank).max().expect("one");
+                let chosen = all.into_iter().filter(|c| rank(c) == top).min_by(|a, b| a.1.cmp(&b.1)).expect("one");
+                if best.as_ref().is_none_or(|b| rank(&chosen) > rank(b)) {
+                    best = Some(chosen);
+                }
+            }
+            let got = best_attempt(&spec, &tl, events).map(|a| (a.steps, a.events));
+            prop_assert_eq!(&got, &best, "events {:?} at {:?}", names, times);
+            for &s in best.iter().flat_map(|b| &b.0) {
+                expected[s] += 1;
+            }
+        }
+        let result = compute_funnel(&spec, &tl).expect("funnel");
+        let got: Vec<u64> = result.iter().map(|r| r.persons).collect();
+        if expected[0] == 0 {
+            prop_assert!(result.is_empty());
+        } else {
+            prop_assert_eq!(got, expected);
+        }
+    }
+}
+
+#[test]
+fn optional_steps_convert_from_the_last_required_step_and_bad_shapes_are_refused() {
+    // A → (?B) → C: p0 does A, B, C; p1 skips B; p2 does A, B only.
+    let tl = timelines(&[vec![(0, 10), (1, 11), (2, 12)], vec![(0, 10), (2, 13)], vec![(0, 10), (1, 14)]]);
+    let spec = FunnelSpec {
+        steps: vec![step("A"), FunnelStep { optional: true, ..step("B") }, step("C")],
+        window: 10,
+        mode: Mode::Ordered,
+        exclusions: Vec::new(),
+        from: 0,
+        to: 100,
+        breakdown: false,
+        attribution: Attribution::FirstTouch,
+    };
+    let result = compute_funnel(&spec, &tl).expect("funnel");
+    let rows: Vec<(u64, u64, bool)> = result.iter().map(|r| (r.persons, r.dropoff, r.optional)).collect();
+    assert_eq!(rows, vec![(3, 0, false), (2, 1, true), (2, 1, false)]);
+    assert!((result[2].conversion_from_previous - 2.0 / 3.0).abs() < 1e-12, "C against A, not against B");
+    // A 1-tick gap: p1's C comes 3 after A — out; p0's C 1 after B — in.
+    let gap = FunnelSpec {
+        steps: vec![step("A"), FunnelStep { optional: true, ..step("B") }, FunnelStep { max_gap: Some(1), ..step("C") }],
+        ..spec.clone()
+    };
+    let persons: Vec<u64> = compute_funnel(&gap, &tl).expect("funnel").iter().map(|r| r.persons).collect();
+    assert_eq!(persons, vec![3, 2, 1]);
+    let first_optional = FunnelSpec { steps: vec![FunnelStep { optional: true, ..step("A") }, step("B")], ..spec.clone() };
+    assert!(compute_funnel(&first_optional, &tl).is_err());
+    assert!(compute_funnel(&FunnelSpec { mode: Mode::Any, ..spec.clone() }, &tl).is_err());
+    let excluded_optional =
+        FunnelSpec { exclusions: vec![Exclusion { step: step("X"), from: 1, to: 2 }], ..spec.clone() };
+    assert!(compute_funnel(&excluded_optional, &tl).is_err());
+    assert!("?B".parse::<FunnelStep>().expect("step").optional);
 }
