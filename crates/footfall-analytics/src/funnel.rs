@@ -327,7 +327,8 @@ pub fn best_attempt(spec: &FunnelSpec, timelines: &Timelines, events: &[Event]) 
         if !starts {
             continue;
         }
-        let attempt = if spec.plain() { walk(spec, events, &steps, start) } else { search(spec, events, &steps, start) };
+        let attempt =
+            if spec.plain() { walk(spec, events, &steps, start) } else { search(spec, events, &steps, start) };
         if excluded(spec, events, &exclusions, &attempt, start) {
             continue;
         }

@@ -29,6 +29,16 @@ pub struct ExclusionRequest {
     pub to_step: usize,
 }
 
+/// A maximum gap in a request: step `step` (1-based, ≥ 2) within `within` of the step before.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MaxGapRequest {
+    /// The step.
+    pub step: usize,
+    /// `30m`, `2h`, `1d`, …
+    pub within: String,
+}
+
 /// A funnel request (the API's JSON body; the CLI builds the same).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -50,6 +60,9 @@ pub struct FunnelRequest {
     pub breakdown: Option<String>,
     /// `first` (default), `last` or `stepN`.
     pub attribution: Option<String>,
+    /// Maximum gaps between a step and the one before it in the attempt.
+    #[serde(default)]
+    pub max_gaps: Vec<MaxGapRequest>,
 }
 
 fn bad(message: String) -> AnalyticsError {
@@ -104,7 +117,14 @@ pub fn split_steps(text: &str) -> Vec<String> {
 impl FunnelRequest {
     /// The checked question and what to load for it.
     pub fn to_spec(&self, now: Micros) -> Result<(FunnelSpec, LoadRequest), AnalyticsError> {
-        let steps = self.steps.iter().map(|s| s.parse::<FunnelStep>()).collect::<Result<Vec<_>, _>>()?;
+        let mut steps = self.steps.iter().map(|s| s.parse::<FunnelStep>()).collect::<Result<Vec<_>, _>>()?;
+        for gap in &self.max_gaps {
+            let within = parse_step(&gap.within).map_err(|e| bad(format!("max gap of step {}: {e}", gap.step)))?;
+            match steps.get_mut(gap.step.wrapping_sub(1)) {
+                Some(step) if gap.step >= 2 => step.max_gap = Some(within),
+                _ => return Err(bad(format!("max gap: step {} is not a step 2 to {}", gap.step, steps.len()))),
+            }
+        }
         let window = parse_step(self.window.as_deref().unwrap_or("1d")).map_err(|e| bad(format!("window: {e}")))?;
         let mode: Mode = self.mode.as_deref().unwrap_or("ordered").parse()?;
         let to = time_or(self.to.as_deref(), now)?;

@@ -251,6 +251,9 @@ pub struct FunnelArgs {
     #[arg(long, default_value = "first")]
     pub attribution: String,
     /// Print JSON (one object per step and breakdown value).
+    /// A maximum gap from the previous step: STEP=DURATION, e.g. `3=30m` (repeatable).
+    #[arg(long)]
+    pub max_gap: Vec<String>,
     #[arg(long)]
     pub json: bool,
     /// Data directory (default: `data` in footfall.toml, else ./footfall-data).

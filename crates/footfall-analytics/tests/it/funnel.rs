@@ -397,12 +397,17 @@ fn optional_steps_convert_from_the_last_required_step_and_bad_shapes_are_refused
     assert!((result[2].conversion_from_previous - 2.0 / 3.0).abs() < 1e-12, "C against A, not against B");
     // A 1-tick gap: p1's C comes 3 after A — out; p0's C 1 after B — in.
     let gap = FunnelSpec {
-        steps: vec![step("A"), FunnelStep { optional: true, ..step("B") }, FunnelStep { max_gap: Some(1), ..step("C") }],
+        steps: vec![
+            step("A"),
+            FunnelStep { optional: true, ..step("B") },
+            FunnelStep { max_gap: Some(1), ..step("C") },
+        ],
         ..spec.clone()
     };
     let persons: Vec<u64> = compute_funnel(&gap, &tl).expect("funnel").iter().map(|r| r.persons).collect();
     assert_eq!(persons, vec![3, 2, 1]);
-    let first_optional = FunnelSpec { steps: vec![FunnelStep { optional: true, ..step("A") }, step("B")], ..spec.clone() };
+    let first_optional =
+        FunnelSpec { steps: vec![FunnelStep { optional: true, ..step("A") }, step("B")], ..spec.clone() };
     assert!(compute_funnel(&first_optional, &tl).is_err());
     assert!(compute_funnel(&FunnelSpec { mode: Mode::Any, ..spec.clone() }, &tl).is_err());
     let excluded_optional =

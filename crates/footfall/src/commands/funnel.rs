@@ -1,6 +1,6 @@
 //! `footfall funnel`: a conversion funnel over the lake's `events`.
 
-use crate::analysis::{split_steps, Analysis, ExclusionRequest, FunnelRequest};
+use crate::analysis::{split_steps, Analysis, ExclusionRequest, FunnelRequest, MaxGapRequest};
 use crate::cli::FunnelArgs;
 use crate::config::FootfallConfig;
 use crate::metrics::now_micros;
@@ -25,7 +25,19 @@ pub async fn run(args: FunnelArgs, config: &FootfallConfig) -> anyhow::Result<()
             })
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
+    let max_gaps = args
+        .max_gap
+        .iter()
+        .map(|text| {
+            let (step, within) = text.split_once('=').context("--max-gap is STEP=DURATION, e.g. 3=30m")?;
+            Ok(MaxGapRequest {
+                step: step.trim().parse().context("--max-gap: STEP is a step number")?,
+                within: within.trim().to_owned(),
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let request = FunnelRequest {
+        max_gaps,
         steps: split_steps(&args.steps),
         window: Some(args.window.clone()),
         mode: Some(args.mode.clone()),
@@ -53,7 +65,7 @@ pub async fn run(args: FunnelArgs, config: &FootfallConfig) -> anyhow::Result<()
             out,
             "{:>4}  {:<28} {:<14} {:>9} {:>8.1}% {:>8.1}% {:>9} {:>11} {:>11}",
             r.step,
-            r.event,
+            if r.optional { format!("?{}", r.event) } else { r.event.clone() },
             r.breakdown.as_deref().unwrap_or(""),
             r.persons,
             100.0 * r.conversion_from_start,

@@ -53,6 +53,31 @@ async fn funnel_and_retention_cli_and_api_agree_and_step_one_counts_every_stitch
     );
     assert_eq!(viewers[0]["n"].as_u64(), Some(persons[0]));
     assert_eq!(rows[1]["dropoff"].as_u64(), Some(persons[0] - persons[1]));
+    // Adding to the cart made optional: at least as many reach the order; a 1-second gap
+    // before the order leaves fewer.
+    let optional: Value = client()
+        .post(format!("{}/api/v1/funnel", server.url))
+        .json(&json!({"steps": ["Product Viewed", "?Product Added", "Order Completed"], "window": "1h", "from": from, "to": to}))
+        .send()
+        .await
+        .expect("funnel API")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(optional[1]["optional"], json!(true));
+    assert!(optional[2]["persons"].as_u64() >= Some(persons[2]), "{optional}");
+    let gapped: Value = client()
+        .post(format!("{}/api/v1/funnel", server.url))
+        .json(
+            &json!({"steps": steps, "window": "1h", "from": from, "to": to, "max_gaps": [{"step": 3, "within": "1s"}]}),
+        )
+        .send()
+        .await
+        .expect("funnel API")
+        .json()
+        .await
+        .expect("JSON");
+    assert!(gapped[2]["persons"].as_u64() < Some(persons[2]), "{gapped}");
     // The SQL aggregate `window_funnel` over stitched persons gives the same step counts.
     let levels = sql(
         dir.path(),
@@ -76,6 +101,8 @@ async fn funnel_and_retention_cli_and_api_agree_and_step_one_counts_every_stitch
         (json!({"steps": ["A", "B"], "window": "soon"}), "window"),
         (json!({"steps": ["A", "B"], "breakdown": "shoe size"}), "breakdown must be"),
         (json!({"steps": ["A", "B"], "colour": "red"}), "unknown field"),
+        (json!({"steps": ["A", "B"], "max_gaps": [{"step": 1, "within": "1h"}]}), "max gap"),
+        (json!({"steps": ["A", "?B"], "mode": "any"}), "ordered or strict"),
     ] {
         let answer = client().post(format!("{}/api/v1/funnel", server.url)).json(&body).send().await.expect("send");
         assert_eq!(answer.status(), 400, "{body}");
