@@ -18,9 +18,19 @@ if ! command -v mold >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
     echo "setup: could not install mold; linking with the default linker" >&2
 fi
 
+# The dashboard's npm packages: the footfall crate's build script bundles web/src with them.
+bash web/setup.sh
+
 # InfluxDB 1.x (Debian's package) for the time-series sink's tests against a real server.
 if [ "${1:-}" != "--rust-only" ]; then
   bash scripts/influxdb.sh install || echo "setup: could not install influxdb; its tests will fail" >&2
+fi
+
+# Chromium (Debian's) for the dashboard's browser tests.
+if [ "${1:-}" != "--rust-only" ] && ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+  echo "setup: installing chromium" >&2
+  (as_root apt-get update -qq && DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends chromium >/dev/null) ||
+    echo "setup: could not install chromium; the dashboard's browser tests will fail" >&2
 fi
 
 # The official Segment SDKs (Python, Node) for the interoperability tests.

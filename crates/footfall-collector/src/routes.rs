@@ -67,7 +67,8 @@ impl Collector {
     async fn track_inner(&self, endpoint: &str, request: Request) -> Result<serde_json::Value, Refusal> {
         let kind = match endpoint {
             "batch" | "import" => None,
-            name => Some(MessageType::from_name(name).ok_or_else(|| {
+            // analytics.js posts to /v1/t, /v1/p, /v1/i, … (Segment's short paths).
+            name => Some(MessageType::from_name(name).or_else(|| MessageType::from_short_name(name)).ok_or_else(|| {
                 ApiError::BadRequest(format!(
                     "unknown endpoint /v1/{name} (expected track, identify, page, screen, group, alias, batch or import)"
                 ))

@@ -54,6 +54,17 @@ impl MessageType {
     pub fn from_name(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|t| t.as_str() == name)
     }
+
+    /// The type of a one-letter endpoint as analytics.js posts them (`t` → track, `p` → page,
+    /// `i` → identify, `s` → screen, `g` → group, `a` → alias).
+    pub fn from_short_name(name: &str) -> Option<Self> {
+        let mut chars = name.chars();
+        let first = chars.next()?;
+        if chars.next().is_some() {
+            return None;
+        }
+        Self::ALL.into_iter().find(|t| t.as_str().starts_with(first))
+    }
 }
 
 /// A message as received: its members in order, each value still raw JSON text.

@@ -9,6 +9,7 @@ mod config;
 mod metrics;
 mod output;
 mod server;
+mod web;
 
 use clap::Parser;
 

@@ -117,6 +117,7 @@ pub async fn start(options: ServerOptions) -> anyhow::Result<RunningServer> {
         Err(e) => return Err(e).with_context(|| format!("cannot listen on {listen}")),
     };
     let addr = listener.local_addr().context("reading the bound address")?;
+    let collector_config_key = collector_config.write_keys.first().cloned().unwrap_or_default();
     let collector = Arc::new(Collector::new(
         collector_config,
         Arc::clone(&events) as Arc<dyn footfall_log::EventSink>,
@@ -133,7 +134,11 @@ pub async fn start(options: ServerOptions) -> anyhow::Result<RunningServer> {
         recent: Some(recent),
         metrics: Arc::new(footfall_lake::metrics::MetricsStore::new(lake.clone())),
     });
-    let app = router(Arc::clone(&collector)).merge(api).into_make_service_with_connect_info::<SocketAddr>();
+    let shop_key = collector_config_key.clone();
+    let app = router(Arc::clone(&collector))
+        .merge(api)
+        .merge(crate::web::router(shop_key))
+        .into_make_service_with_connect_info::<SocketAddr>();
     let task = tokio::spawn(async move {
         axum::serve(listener, app)
             .with_graceful_shutdown(async move {

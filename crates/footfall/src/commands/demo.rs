@@ -35,6 +35,7 @@ pub async fn run(args: DemoArgs, config: FootfallConfig) -> anyhow::Result<()> {
     .await?;
     let url = format!("http://{}", server.addr);
     println!("footfall demo running at {url}");
+    println!("  dashboard:      {url}/  (live page; demo shop with a real Segment browser tracker at {url}/shop)");
     println!("  data directory: {}", data.display());
     println!("  write key:      {write_key}  (point a Segment SDK at {url} with this key)");
     println!(

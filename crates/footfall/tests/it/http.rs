@@ -189,15 +189,22 @@ async fn browsers_get_cors_and_every_single_endpoint_works() {
             "import",
             json!({"batch":[{"type":"track","userId":"u","event":"Old","timestamp":"2020-01-01T00:00:00Z","messageId":"s7"}]}),
         ),
+        // analytics.js's short paths, the write key in the body as it sends it.
+        ("t", json!({"userId":"u","event":"Clicked","messageId":"s8","writeKey":KEY})),
+        ("p", json!({"anonymousId":"a","name":"Shop","messageId":"s9","writeKey":KEY})),
+        ("i", json!({"userId":"u","messageId":"s10","writeKey":KEY})),
     ];
     for (endpoint, body) in calls {
+        let key = if endpoint.len() == 1 { None } else { Some(KEY) };
         let (status, answer) =
-            post(&server, &format!("/v1/{endpoint}"), Some(KEY), body.to_string().into_bytes(), false).await;
+            post(&server, &format!("/v1/{endpoint}"), key, body.to_string().into_bytes(), false).await;
         assert_eq!((status, answer), (200, json!({"success": true})), "{endpoint}");
     }
     let events = dump(&server.data, false);
     let kinds: Vec<&str> = events.iter().map(|e| e["type"].as_str().expect("type")).collect();
-    assert_eq!(kinds, ["track", "identify", "page", "screen", "group", "alias", "track"]);
+    assert_eq!(kinds, ["track", "identify", "page", "screen", "group", "alias", "track", "track", "page", "identify"]);
+    let (status, _) = post(&server, "/v1/x", Some(KEY), b"{}".to_vec(), false).await;
+    assert_eq!(status, 400, "unknown one-letter endpoint");
     assert!(events.iter().all(|e| e["context"]["ip"] == "127.0.0.1"));
 }
 
