@@ -103,6 +103,8 @@ function live() {
     if (!latest) return;
     renderLive(latest, eventsChart);
     document.getElementById("status").textContent = `live · ${new Date().toLocaleTimeString()}`;
+    // For measurements (bench/live_browser.mjs): what was just drawn.
+    document.dispatchEvent(new CustomEvent("footfall:live-rendered", { detail: latest }));
   }, 250);
   const refresh = async () => {
     const to = Date.now();

@@ -64,7 +64,15 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/trends", post(analysis::<TrendsRequest>))
         .route("/api/v1/segments", post(analysis::<SegmentsRequest>))
         .route("/api/v1/churn", post(analysis::<ChurnRequest>))
+        .route("/api/v1/openapi.json", get(openapi))
         .with_state(Arc::new(state))
+}
+
+/// The OpenAPI 3.1 document of every route (open: it describes, it does not answer).
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+async fn openapi() -> impl IntoResponse {
+    ([(axum::http::header::CONTENT_TYPE, "application/json")], OPENAPI)
 }
 
 /// `POST /api/v1/sql` body.

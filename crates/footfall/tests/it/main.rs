@@ -2,6 +2,7 @@
 //! clients, `kill -9`, and the log read back with `footfall log dump`.
 
 mod analytics;
+mod api;
 mod crash;
 mod demo;
 mod http;
