@@ -1,9 +1,10 @@
 //! The dashboard and the demo shop, served from the binary: the files of `web/dist` (bundled
-//! by the build script, see `build.rs`) at `/` and `/assets/…`, the shop at `/shop`, and the
-//! shop's tracker settings (the write key) at `/shop/config.json`.
+//! by the build script, see `build.rs`) at `/` and `/assets/…`, gzipped for browsers that
+//! accept it, the shop at `/shop`, and the shop's tracker settings (the write key) at
+//! `/shop/config.json`.
 
 use axum::extract::{Path, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -27,12 +28,20 @@ fn content_type(path: &str) -> &'static str {
     }
 }
 
-fn serve(path: &str) -> Response {
-    match asset(path) {
-        Some(bytes) => {
-            ([(header::CONTENT_TYPE, content_type(path)), (header::CACHE_CONTROL, "no-cache")], bytes).into_response()
-        }
-        None => (StatusCode::NOT_FOUND, "not found").into_response(),
+fn serve(path: &str, request: &HeaderMap) -> Response {
+    let gzip_ok = request
+        .get(header::ACCEPT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|e| e.trim().starts_with("gzip")));
+    let headers = [
+        (header::CONTENT_TYPE, content_type(path)),
+        (header::CACHE_CONTROL, "no-cache"),
+        (header::VARY, "accept-encoding"),
+    ];
+    match (gzip_ok.then(|| asset(&format!("{path}.gz"))).flatten(), asset(path)) {
+        (Some(gzipped), _) => (headers, [(header::CONTENT_ENCODING, "gzip")], gzipped).into_response(),
+        (None, Some(bytes)) => (headers, bytes).into_response(),
+        (None, None) => (StatusCode::NOT_FOUND, "not found").into_response(),
     }
 }
 
@@ -40,9 +49,12 @@ fn serve(path: &str) -> Response {
 /// shop's tracker sends with).
 pub fn router(write_key: String) -> Router {
     Router::new()
-        .route("/", get(|| async { serve("/index.html") }))
-        .route("/assets/{*file}", get(|Path(file): Path<String>| async move { serve(&format!("/assets/{file}")) }))
-        .route("/shop", get(|| async { serve("/shop.html") }))
+        .route("/", get(|headers: HeaderMap| async move { serve("/index.html", &headers) }))
+        .route(
+            "/assets/{*file}",
+            get(|Path(file): Path<String>, headers: HeaderMap| async move { serve(&format!("/assets/{file}"), &headers) }),
+        )
+        .route("/shop", get(|headers: HeaderMap| async move { serve("/shop.html", &headers) }))
         .route("/shop/config.json", get(shop_config))
         .with_state(Arc::new(write_key))
 }
@@ -66,5 +78,13 @@ mod tests {
             assert!(asset(&format!("/assets/{chunk}")).is_some(), "{chunk}");
         }
         assert_eq!(content_type("/a/b.js"), "text/javascript; charset=utf-8");
+        // The gzip copy holds the same bytes.
+        let mut plain = Vec::new();
+        std::io::Read::read_to_end(
+            &mut flate2::read::GzDecoder::new(asset("/assets/dashboard.js.gz").expect("gzip copy")),
+            &mut plain,
+        )
+        .expect("gunzip");
+        assert_eq!(plain, asset("/assets/dashboard.js").expect("entry"));
     }
 }
