@@ -453,12 +453,13 @@ async function quality() {
       sql(`SELECT reason_code, count(*) AS n, min(reason) AS example FROM dead_letters WHERE received_at > now() - INTERVAL '1 day' GROUP BY 1 ORDER BY n DESC`),
       sql(`SELECT count(*) FILTER (WHERE late) AS late, max(event_time) AS latest_event, max(received_at) AS latest_received FROM events`),
     ]);
+    const now = Date.now();
     chart(document.getElementById("quality-chart")).setOption({
       animation: false,
-      grid: { left: 40, right: 10, top: 30, bottom: 24 },
-      legend: {},
+      grid: { left: 40, right: 10, top: 40, bottom: 24 },
+      legend: { top: 0 },
       tooltip: { trigger: "axis" },
-      xAxis: { type: "time" },
+      xAxis: { type: "time", min: now - 3_600_000, max: now + 60_000 },
       yAxis: { type: "value" },
       series: [
         { type: "bar", name: "accepted", data: accepted.rows.map((r) => [r.minute, r.n]) },

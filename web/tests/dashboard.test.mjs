@@ -74,6 +74,13 @@ before(async () => {
     if (i > 300) throw new Error("footfall serve did not start");
     await sleep(100);
   }
+  // One message the collector refuses (a track without an event name): a dead letter.
+  const refused = await fetch(`${url}/v1/track`, {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Basic ${Buffer.from(`${KEY}:`).toString("base64")}` },
+    body: JSON.stringify({ userId: "u-bad", messageId: "bad-1" }),
+  });
+  assert.equal(refused.status, 400);
   const sim = spawnSync(bin, ["simulate", "--seed", "3", "--users", "150", "--days", "1", "--to", url, "--write-key", KEY], { stdio: ["ignore", "ignore", "inherit"] });
   assert.equal(sim.status, 0, "simulate");
   // Processed: the live view's count stops moving and the lake holds every event.
@@ -124,6 +131,10 @@ test("every page loads without console errors; a screenshot of each is kept", as
     await page.screenshot({ path: join(artifacts, `${name}.png`), fullPage: true });
     assert.equal(await page.locator('[data-testid="error"]').count(), 0, `${name}: ${await page.locator("main").innerText()}`);
     assert.deepEqual(errors, [], `${name} console`);
+    if (name === "quality") {
+      const reasons = await page.$$eval('[data-testid="reasons"] tbody tr', (rows) => rows.map((r) => r.cells[0].textContent));
+      assert.ok(reasons.length >= 1, "the refused message is listed by reason");
+    }
     await page.close();
   }
 });

@@ -58,8 +58,9 @@ pub fn segment(r: u8, f: u8) -> &'static str {
     }
 }
 
-/// Quintile scores of `values` (1–5, 5 for the largest), by rank: sorted ascending (ties in
-/// index order), the k-th of n gets 1 + ⌊5k/n⌋; equal values share the score of the first.
+/// Quintile scores of `values` (1–5, 5 for the largest), by rank: sorted ascending, the k-th
+/// of n (0-based) gets 1 + ⌊5k/n⌋; equal values share the score of their middle rank (so when
+/// every buyer ties, as recency does on a single day of data, all score 3, not 1).
 pub fn quintiles(values: &[f64]) -> Vec<u8> {
     let n = values.len();
     let mut order: Vec<usize> = (0..n).collect();
@@ -67,11 +68,14 @@ pub fn quintiles(values: &[f64]) -> Vec<u8> {
     let mut scores = vec![0u8; n];
     let mut k = 0;
     while k < n {
-        let score = 1 + (5 * k / n) as u8;
         let mut j = k;
         while j < n && values[order[j]] == values[order[k]] {
-            scores[order[j]] = score;
             j += 1;
+        }
+        // Ranks k … j−1: the middle one is (k + j − 1) / 2.
+        let score = 1 + (5 * (k + j - 1) / (2 * n)) as u8;
+        for &i in &order[k..j] {
+            scores[i] = score;
         }
         k = j;
     }
@@ -225,7 +229,8 @@ mod tests {
     #[test]
     fn quintiles_rank_and_ties_share_a_score() {
         assert_eq!(quintiles(&[10.0, 20.0, 30.0, 40.0, 50.0]), vec![1, 2, 3, 4, 5]);
-        assert_eq!(quintiles(&[5.0, 5.0, 5.0]), vec![1, 1, 1]);
+        assert_eq!(quintiles(&[5.0, 5.0, 5.0]), vec![2, 2, 2]);
+        assert_eq!(quintiles(&[7.0; 40]), vec![3; 40], "all tied: the middle score");
         assert_eq!(quintiles(&[1.0, 2.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0]), vec![1, 1, 1, 2, 3, 3, 4, 4, 5, 5]);
         assert!(quintiles(&[]).is_empty());
     }

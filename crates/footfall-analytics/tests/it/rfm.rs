@@ -1,5 +1,6 @@
 //! RFM against a brute-force computation: figures per buyer from the raw rows, scores as
-//! 1 + ⌊5 · (buyers with a strictly worse value) / buyers⌋.
+//! 1 + ⌊5 · (worse + (tied − 1) / 2) / buyers⌋, the middle rank of a buyer's tie group
+//! (worse: buyers with a strictly worse value; tied: buyers with the same, themselves included).
 
 use footfall_analytics::rfm::{compute_rfm, segment};
 use footfall_analytics::{Micros, Timelines};
@@ -46,7 +47,8 @@ proptest! {
         let n = buyers.len();
         let score = |better: &dyn Fn(&Buyer) -> f64, b: &Buyer| {
             let worse = buyers.iter().filter(|o| better(o) < better(b)).count();
-            (1 + 5 * worse / n) as u8
+            let tied = buyers.iter().filter(|o| better(o) == better(b)).count();
+            (1 + 5 * (2 * worse + tied - 1) / (2 * n)) as u8
         };
         prop_assert_eq!(got.len(), n);
         for row in &got {
