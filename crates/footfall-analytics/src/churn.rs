@@ -12,7 +12,7 @@
 //! scores every active person (features at the end of the data) into gold `churn_scores`.
 
 use crate::error::AnalyticsError;
-use crate::features::{self, Frame, PersonFeatures, Standardizer, DAY};
+use crate::features::{self, log_scaled, Frame, PersonFeatures, Standardizer, DAY};
 use crate::timeline::Timelines;
 use crate::Micros;
 use forust_ml::objective::ObjectiveType;
@@ -80,11 +80,6 @@ pub fn labelled(timelines: &Timelines, frame: Frame, horizon_days: i64) -> Datas
         })
         .collect();
     Dataset { persons, churned }
-}
-
-/// Signed log scale: counts and money spread over orders of magnitude.
-fn log_scaled(row: &[f64]) -> Vec<f64> {
-    row.iter().map(|x| x.signum() * x.abs().ln_1p()).collect()
 }
 
 /// Logistic regression on log-scaled, standardized features.

@@ -4,7 +4,7 @@
 //! labelled by the features that set it apart most.
 
 use crate::error::AnalyticsError;
-use crate::features::{PersonFeatures, Standardizer, NUMERIC};
+use crate::features::{log_scaled, PersonFeatures, Standardizer, NUMERIC};
 use serde::Serialize;
 use smartcore::cluster::kmeans::{KMeans, KMeansParameters};
 use smartcore::linalg::basic::matrix::DenseMatrix;
@@ -16,7 +16,7 @@ const SILHOUETTE_SAMPLE: usize = 2_000;
 
 /// The numeric features of a person, log-scaled (clusters form on orders of magnitude).
 fn numeric(p: &PersonFeatures) -> Vec<f64> {
-    p.vector()[..NUMERIC.len()].iter().map(|x| x.signum() * x.abs().ln_1p()).collect()
+    log_scaled(&p.vector()[..NUMERIC.len()])
 }
 
 /// A clustering and how it was chosen.

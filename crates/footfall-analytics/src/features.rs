@@ -260,6 +260,11 @@ fn most_frequent(timelines: &Timelines, seen: &[&Event]) -> (String, String) {
     (top(devices), top(channels))
 }
 
+/// Signed log scale, sign(x)·ln(1 + |x|): counts and money spread over orders of magnitude.
+pub fn log_scaled(row: &[f64]) -> Vec<f64> {
+    row.iter().map(|x| x.signum() * x.abs().ln_1p()).collect()
+}
+
 /// Per-column mean and standard deviation, to put features on one scale.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Standardizer {
