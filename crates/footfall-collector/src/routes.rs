@@ -174,7 +174,9 @@ impl Collector {
         }
         match sink.append(records) {
             Ok(ack) => Ok(Some(ack)),
-            Err(AppendError::Busy { .. }) => Err(self.overloaded("the event log is busy; retry later".into())),
+            Err(AppendError::Busy { .. } | AppendError::Backpressure(_)) => {
+                Err(self.overloaded("the event log is busy; retry later".into()))
+            }
             Err(e) => Err(self.overloaded(format!("the event log cannot take writes: {e}"))),
         }
     }

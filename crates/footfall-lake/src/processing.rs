@@ -61,6 +61,7 @@ impl Output {
     /// skips the rest), in one commit marking it complete up to `end`; returns rows written.
     async fn append_new<T>(
         &mut self,
+        app_id: &str,
         rows: &[T],
         produced_at: impl Fn(&T) -> u64,
         to_batch: impl Fn(&[&T]) -> Result<deltalake::arrow::record_batch::RecordBatch, LakeError>,
@@ -68,7 +69,7 @@ impl Output {
     ) -> Result<usize, LakeError> {
         let new: Vec<&T> = rows.iter().filter(|r| produced_at(r) >= self.committed).collect();
         if !new.is_empty() {
-            self.table.append(to_batch(&new)?, PROCESSOR_APP_ID, end as i64).await?;
+            self.table.append(to_batch(&new)?, app_id, end as i64).await?;
         }
         self.committed = self.committed.max(end);
         Ok(new.len())
@@ -78,6 +79,7 @@ impl Output {
 /// The processor bound to its lake tables and checkpoint directory.
 #[derive(Debug)]
 pub struct ProcessingJob {
+    app_id: String,
     processor: Processor,
     outputs: [Output; 4],
     checkpoints: PathBuf,
@@ -89,12 +91,27 @@ pub struct ProcessingJob {
     last_commit: Instant,
     pending: Outputs,
     live: LiveView,
+    /// Records that were not Segment messages, with the reason, when kept (see
+    /// [`ProcessingJob::keeping_unreadable`]).
+    unreadable: Option<Vec<(u64, String)>>,
 }
 
 impl ProcessingJob {
     /// Opens (creating) the output tables in `lake` and resumes from the newest checkpoint in
     /// `checkpoints` (or from the start of the log).
     pub async fn open(lake: &Lake, checkpoints: &Path, config: ProcessorConfig) -> Result<Self, LakeError> {
+        Self::open_stream(lake, checkpoints, config, PROCESSOR_APP_ID).await
+    }
+
+    /// Like [`Self::open`], for one of several streams (a Kafka partition) feeding the same
+    /// tables: its progress is recorded under `app_id`, its state checkpointed in `checkpoints`.
+    /// Streams are independent: each has its own offsets, state and `txn` marker.
+    pub async fn open_stream(
+        lake: &Lake,
+        checkpoints: &Path,
+        config: ProcessorConfig,
+        app_id: &str,
+    ) -> Result<Self, LakeError> {
         std::fs::create_dir_all(checkpoints)
             .map_err(|e| LakeError::Io { path: checkpoints.to_path_buf(), source: e })?;
         let mut outputs = Vec::new();
@@ -105,7 +122,7 @@ impl ProcessingJob {
             (METRICS_1M, processed::metrics_schema(), &[][..]),
         ] {
             let table = LakeTable::open(lake, name, schema, partitions).await?;
-            let committed = table.committed_version(PROCESSOR_APP_ID).await?.map_or(0, |v| v.max(0) as u64);
+            let committed = table.committed_version(app_id).await?.map_or(0, |v| v.max(0) as u64);
             outputs.push(Output { table, committed });
         }
         let outputs: [Output; 4] =
@@ -116,6 +133,7 @@ impl ProcessingJob {
         };
         let checkpointed_offset = state.next_offset;
         Ok(Self {
+            app_id: app_id.to_owned(),
             processor: Processor::new(&config, state),
             outputs,
             checkpoints: checkpoints.to_path_buf(),
@@ -127,6 +145,7 @@ impl ProcessingJob {
             last_commit: Instant::now(),
             pending: Outputs::default(),
             live: LiveView::new(),
+            unreadable: None,
         })
     }
 
@@ -196,23 +215,77 @@ impl ProcessingJob {
             if records.is_empty() {
                 // Caught up: what waited for the commit interval goes out once it has passed,
                 // even when no more records come.
-                if !self.pending.is_empty() && self.last_commit.elapsed() >= self.commit_every {
-                    self.flush(&mut report).await?;
-                }
+                self.flush_if_due(&mut report).await?;
                 return Ok(report);
             }
-            report.records += records.len();
-            let first_new = self.pending.events.len();
-            for (offset, input) in parse_in_parallel(&records) {
-                self.processor.process_parsed(offset, input, &mut self.pending);
-            }
-            for row in &self.pending.events[first_new..] {
-                self.live.observe(row);
-            }
-            if self.last_commit.elapsed() >= self.commit_every || self.pending.events.len() >= self.max_batch_records {
-                self.flush(&mut report).await?;
-            }
+            self.process_records(&records, &mut report).await?;
         }
+    }
+
+    /// Processes `records` (of this job's stream, in offset order; those before
+    /// [`Self::next_offset`] were processed already and are skipped), committing when a
+    /// micro-batch is full or the commit interval has passed.
+    pub async fn process_records(
+        &mut self,
+        records: &[footfall_log::StoredRecord],
+        report: &mut ProcessReport,
+    ) -> Result<(), LakeError> {
+        let next = self.next_offset();
+        let skip = records.iter().take_while(|r| r.offset < next).count();
+        let records = &records[skip..];
+        if records.is_empty() {
+            return Ok(());
+        }
+        report.records += records.len();
+        let first_new = self.pending.events.len();
+        for (offset, input) in parse_in_parallel(records) {
+            let input = match (input, self.unreadable.as_mut()) {
+                (Ok(input), _) => Some(input),
+                (Err(reason), Some(unreadable)) => {
+                    unreadable.push((offset, reason));
+                    None
+                }
+                (Err(_), None) => None,
+            };
+            self.processor.process_parsed(offset, input, &mut self.pending);
+        }
+        for row in &self.pending.events[first_new..] {
+            self.live.observe(row);
+        }
+        if self.last_commit.elapsed() >= self.commit_every || self.pending.events.len() >= self.max_batch_records {
+            self.flush(report).await?;
+        }
+        Ok(())
+    }
+
+    /// Commits what is pending if the commit interval has passed, and checkpoints if that
+    /// interval has (for a caught-up stream, whose last rows would otherwise wait).
+    pub async fn flush_if_due(&mut self, report: &mut ProcessReport) -> Result<(), LakeError> {
+        if !self.pending.is_empty() && self.last_commit.elapsed() >= self.commit_every {
+            self.flush(report).await?;
+        } else if self.pending.is_empty() && self.last_checkpoint.elapsed() >= self.checkpoint_every {
+            self.checkpoint()?;
+        }
+        Ok(())
+    }
+
+    /// Keeps the offsets of records that are not Segment messages, with the reason, until
+    /// [`Self::take_unreadable`] (for a source that other producers write to, whose bad
+    /// records should be dead-lettered; the collector's own log holds only valid ones).
+    pub fn keeping_unreadable(mut self) -> Self {
+        self.unreadable = Some(Vec::new());
+        self
+    }
+
+    /// The unreadable records seen since the last call: offset and reason.
+    pub fn take_unreadable(&mut self) -> Vec<(u64, String)> {
+        self.unreadable.as_mut().map(std::mem::take).unwrap_or_default()
+    }
+
+    /// The offset the newest checkpoint resumes from: every record before it is committed to
+    /// the tables and covered by the saved state.
+    pub fn checkpointed_offset(&self) -> u64 {
+        self.checkpointed_offset
     }
 
     /// Commits every processed row not committed yet, then checkpoints if it is time.
@@ -242,12 +315,13 @@ impl ProcessingJob {
     /// Commits each table's new rows, tagged with the offset processed up to.
     async fn commit(&mut self, out: Outputs, report: &mut ProcessReport) -> Result<(), LakeError> {
         let end = self.next_offset();
+        let app = self.app_id.as_str();
         let [events, sessions, identities, metrics] = &mut self.outputs;
         let written = [
-            events.append_new(&out.events, |r| r.input.offset, processed::events_batch, end).await?,
-            sessions.append_new(&out.sessions, |r| r.trigger_offset, processed::sessions_batch, end).await?,
-            identities.append_new(&out.identities, |r| r.offset, processed::identities_batch, end).await?,
-            metrics.append_new(&out.metrics, |r| r.trigger_offset, processed::metrics_batch, end).await?,
+            events.append_new(app, &out.events, |r| r.input.offset, processed::events_batch, end).await?,
+            sessions.append_new(app, &out.sessions, |r| r.trigger_offset, processed::sessions_batch, end).await?,
+            identities.append_new(app, &out.identities, |r| r.offset, processed::identities_batch, end).await?,
+            metrics.append_new(app, &out.metrics, |r| r.trigger_offset, processed::metrics_batch, end).await?,
         ];
         report.events += written[0];
         report.sessions += written[1];
@@ -290,10 +364,15 @@ impl ProcessingJob {
     }
 }
 
+/// A record parsed, or why it is not a Segment message.
+type Parsed = (u64, Result<footfall_processor::InputEvent, String>);
+
 /// The records parsed on two threads (half each), in log order.
-fn parse_in_parallel(records: &[footfall_log::StoredRecord]) -> Vec<(u64, Option<footfall_processor::InputEvent>)> {
+fn parse_in_parallel(records: &[footfall_log::StoredRecord]) -> Vec<Parsed> {
     let parse = |part: &[footfall_log::StoredRecord]| {
-        part.iter().map(|r| (r.offset, footfall_processor::InputEvent::from_record(r).ok())).collect::<Vec<_>>()
+        part.iter()
+            .map(|r| (r.offset, footfall_processor::InputEvent::from_record(r).map_err(|e| e.to_string())))
+            .collect::<Vec<_>>()
     };
     let (first, second) = records.split_at(records.len() / 2);
     std::thread::scope(|scope| {

@@ -48,6 +48,9 @@ pub enum AppendError {
         /// The configured bound.
         limit: usize,
     },
+    /// The log's client cannot take more now (a Kafka producer's full queue).
+    #[error("the event log is busy: {0}")]
+    Backpressure(String),
     /// One record is larger than the log accepts.
     #[error("record of {0} bytes is larger than the log's limit of {1} bytes")]
     RecordTooLarge(usize, usize),

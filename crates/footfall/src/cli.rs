@@ -25,8 +25,12 @@ pub struct Cli {
 pub enum Command {
     /// Run every role in one process: the collector (Segment API) over the embedded log.
     Serve(ServeArgs),
+    /// Run the collector alone (Segment API → the event log: the embedded log, or Kafka with
+    /// `[log] backend = "kafka"`); run as many as wanted against one Kafka.
+    Collect(CollectArgs),
     /// Run the stream processor alone: the event log → `events`, `sessions`, `identities` and
-    /// `metrics_1m` in the lake, exactly once.
+    /// `metrics_1m` in the lake, exactly once. With Kafka, each one joins the consumer group and
+    /// processes the partitions it is given.
     Process(ProcessArgs),
     /// Serve on a fresh data directory and feed it live simulated shoppers; prints the URL.
     Demo(DemoArgs),
@@ -109,6 +113,20 @@ pub struct ServeArgs {
     pub server: ServerArgs,
 }
 
+/// `footfall collect`.
+#[derive(Debug, Args)]
+pub struct CollectArgs {
+    /// Data directory (the embedded log's; default: `data` in footfall.toml, else ./footfall-data).
+    #[arg(long, env = "FOOTFALL_DATA")]
+    pub data: Option<PathBuf>,
+    /// Address to listen on (default 127.0.0.1:8080).
+    #[arg(long, env = "FOOTFALL_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Write key the collector accepts (repeat, or comma-separate, for several).
+    #[arg(long = "write-key", env = "FOOTFALL_WRITE_KEY", value_delimiter = ',')]
+    pub write_keys: Vec<String>,
+}
+
 /// `footfall process`.
 #[derive(Debug, Args)]
 pub struct ProcessArgs {
@@ -116,8 +134,15 @@ pub struct ProcessArgs {
     #[arg(long, env = "FOOTFALL_DATA")]
     pub data: Option<PathBuf>,
     /// Process what the log holds now, then stop (default: keep following it until Ctrl-C).
+    /// With Kafka: stop once no record has come for `--idle-seconds`.
     #[arg(long)]
     pub once: bool,
+    /// With Kafka and `--once`: seconds without a new record that mean caught up.
+    #[arg(long, default_value_t = 3.0)]
+    pub idle_seconds: f64,
+    /// With Kafka: commit rows to the lake at most this often (seconds).
+    #[arg(long, default_value_t = 1.0)]
+    pub commit_seconds: f64,
     /// Log records per micro-batch at most.
     #[arg(long, default_value_t = footfall_lake::processing::MAX_BATCH_RECORDS)]
     pub batch_records: usize,

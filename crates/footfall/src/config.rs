@@ -31,6 +31,19 @@ pub struct FootfallConfig {
     pub processor: ProcessorSettings,
     /// The InfluxDB sink (off unless `url` is set).
     pub influxdb: InfluxSettings,
+    /// Apache Kafka, when `[log] backend = "kafka"`.
+    pub kafka: footfall_kafka::KafkaConfig,
+}
+
+/// Which event log carries events from collectors to processors.
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogBackend {
+    /// The embedded durable log in the data directory (one machine).
+    #[default]
+    Embedded,
+    /// Apache Kafka (`[kafka]`): many collectors and processors.
+    Kafka,
 }
 
 /// `[influxdb]`: write the one-minute windows to an InfluxDB too.
@@ -172,10 +185,12 @@ pub struct ApiSettings {
     pub token: String,
 }
 
-/// `[log]`: the embedded event log.
+/// `[log]`: the event log: which one, and the embedded log's settings.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct LogSettings {
+    /// `embedded` (default) or `kafka`.
+    pub backend: LogBackend,
     /// Size at which a new segment file starts, in MiB.
     pub segment_mib: u64,
     /// Delete closed segments older than this many hours (0: keep forever).
@@ -190,6 +205,7 @@ impl Default for LogSettings {
     fn default() -> Self {
         let d = LogConfig::default();
         Self {
+            backend: LogBackend::Embedded,
             segment_mib: d.segment_bytes >> 20,
             retention_hours: d.retention.max_age.map_or(0.0, |a| a.as_secs_f64() / 3600.0),
             retention_mib: d.retention.max_bytes.map_or(0, |b| b >> 20),
@@ -316,6 +332,23 @@ mod tests {
     }
 
     #[test]
+    fn kafka_settings_pass_librdkafka_properties_through() {
+        let text = "[log]\nbackend = \"kafka\"\n[kafka]\nbrokers = \"b1:9092,b2:9092\"\n\
+                    [kafka.properties]\n\"security.protocol\" = \"SASL_SSL\"\n\"sasl.mechanism\" = \"PLAIN\"\n";
+        let file: toml::Table = toml::from_str(text).expect("toml");
+        let env = |name: &str| (name == "FOOTFALL_KAFKA_TOPIC").then(|| "shop.events".to_owned());
+        let config = FootfallConfig::from_table_and_env(file, &env).expect("valid");
+        assert_eq!(config.log.backend, LogBackend::Kafka);
+        assert_eq!(config.kafka.topic, "shop.events");
+        assert_eq!(config.kafka.dlq_topic, "footfall.dlq");
+        let producer = config.kafka.producer_config();
+        assert_eq!(producer.get("bootstrap.servers"), Some("b1:9092,b2:9092"));
+        assert_eq!(producer.get("sasl.mechanism"), Some("PLAIN"));
+        let error = toml::from_str::<FootfallConfig>("[log]\nbackend = \"kinesis\"\n").expect_err("unknown");
+        assert!(error.to_string().contains("kinesis"), "{error}");
+    }
+
+    #[test]
     fn environment_variables_set_every_key_over_the_file() {
         let file: toml::Table = toml::from_str("[log]\nsegment_mib = 8\nretention_hours = 1.0\n").expect("toml");
         let env = |name: &str| match name {
@@ -329,6 +362,7 @@ mod tests {
         assert_eq!(config.log.retention_hours, 1.0, "the file wins over the default");
         assert_eq!(config.collector.write_keys, ["a", "b"]);
         assert_eq!(config.collector.ack_timeout, std::time::Duration::from_millis(2500));
+        assert_eq!(config.log.backend, LogBackend::Embedded);
         let bad = |name: &str| (name == "FOOTFALL_LOG_SEGMENT_MIB").then(|| "lots".to_owned());
         let error = FootfallConfig::from_table_and_env(toml::Table::new(), &bad).expect_err("not a number");
         assert!(format!("{error:#}").contains("segment_mib"), "{error:#}");

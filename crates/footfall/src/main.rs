@@ -34,8 +34,15 @@ fn main() -> std::process::ExitCode {
 fn init_tracing(verbose: u8) {
     // footfall's own crates at the chosen level; libraries (Delta kernel, DataFusion, hyper)
     // only speak up for warnings unless -vv.
-    const OURS: [&str; 6] =
-        ["footfall", "footfall_event", "footfall_log", "footfall_collector", "footfall_lake", "footfall_sim"];
+    const OURS: [&str; 7] = [
+        "footfall",
+        "footfall_event",
+        "footfall_log",
+        "footfall_collector",
+        "footfall_lake",
+        "footfall_sim",
+        "footfall_kafka",
+    ];
     let (ours, others) = match verbose {
         0 => ("info", "warn"),
         1 => ("debug", "warn"),
@@ -45,6 +52,9 @@ fn init_tracing(verbose: u8) {
     // that it keeps no statistics for it: expected, not worth a line per second.
     let default = std::iter::once(others.to_owned())
         .chain(std::iter::once("deltalake_core::writer::stats=error".to_owned()))
+        // Kafka partitions are streams committing to the same tables; delta-rs notes each
+        // commit that had to be rebased over another's, which is how it is meant to work.
+        .chain(std::iter::once("deltalake_core::kernel::transaction=error".to_owned()))
         .chain(OURS.iter().map(|c| format!("{c}={ours}")))
         .collect::<Vec<_>>()
         .join(",");

@@ -1,6 +1,7 @@
 //! One module per command.
 
 mod churn;
+mod collect;
 mod demo;
 mod funnel;
 mod influx;
@@ -34,6 +35,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Lake { command } => runtime()?.block_on(lake::run(command, &config)),
         Command::Jobs { command } => runtime()?.block_on(lake::jobs(command, &config)),
         Command::Forget(args) => runtime()?.block_on(lake::forget(args, &config)),
+        Command::Collect(args) => runtime()?.block_on(collect::run(args, &config)),
         Command::Process(args) => runtime()?.block_on(process::run(args, &config)),
         Command::Serve(args) => runtime()?.block_on(serve::run(args, config)),
         Command::Demo(args) => runtime()?.block_on(demo::run(args, config)),

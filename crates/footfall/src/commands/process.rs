@@ -1,9 +1,12 @@
 //! `footfall process`: the stream processor alone, over the data directory's event log.
 
 use crate::cli::ProcessArgs;
-use crate::config::FootfallConfig;
+use crate::config::{FootfallConfig, LogBackend};
 use anyhow::Context;
 use footfall_log::LogReader;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
 pub async fn run(args: ProcessArgs, config: &FootfallConfig) -> anyhow::Result<()> {
     let data = config.data_dir(args.data.as_deref());
@@ -11,6 +14,9 @@ pub async fn run(args: ProcessArgs, config: &FootfallConfig) -> anyhow::Result<(
     anyhow::ensure!(args.checkpoint_seconds >= 0.0, "--checkpoint-seconds must be 0 or more");
     let every = std::time::Duration::from_secs_f64(args.checkpoint_seconds);
     let options = config.processor.options()?;
+    if config.log.backend == LogBackend::Kafka {
+        return run_group_member(args, config, lake, data.join("processor").join("kafka"), options, every).await;
+    }
     let open = || async {
         let job = options
             .open_job(&lake, &data.join("processor"))
@@ -58,5 +64,67 @@ pub async fn run(args: ProcessArgs, config: &FootfallConfig) -> anyhow::Result<(
     }
     job.finish().await?;
     eprintln!("stopped at offset {}", job.next_offset());
+    Ok(())
+}
+
+/// `footfall process` with Kafka: one member of the consumer group, on a thread of its own
+/// (librdkafka's rebalance callbacks run on the polling thread), until Ctrl-C, SIGTERM, or
+/// with `--once` until idle.
+async fn run_group_member(
+    args: ProcessArgs,
+    config: &FootfallConfig,
+    lake: footfall_lake::Lake,
+    checkpoints: std::path::PathBuf,
+    processor: crate::server::ProcessorOptions,
+    checkpoint_every: Duration,
+) -> anyhow::Result<()> {
+    anyhow::ensure!(args.commit_seconds >= 0.0, "--commit-seconds must be 0 or more");
+    anyhow::ensure!(args.idle_seconds > 0.0, "--idle-seconds must be positive");
+    let mut options = footfall_kafka::GroupOptions::new(config.kafka.clone(), checkpoints);
+    options.processor = processor.config;
+    options.geo = processor.geo;
+    options.commit_every = Duration::from_secs_f64(args.commit_seconds);
+    options.checkpoint_every = checkpoint_every;
+    options.max_batch_records = args.batch_records;
+    options.stop_when_idle = args.once.then(|| Duration::from_secs_f64(args.idle_seconds));
+    eprintln!(
+        "processing Kafka topic {} on {} as a member of group {}; Ctrl-C to stop",
+        config.kafka.topic, config.kafka.brokers, config.kafka.group
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let runtime = tokio::runtime::Handle::current();
+    let member = {
+        let stop = Arc::clone(&stop);
+        std::thread::Builder::new()
+            .name("kafka-group".into())
+            .spawn(move || footfall_kafka::group::run(lake, options, runtime, stop))
+            .context("starting the consumer thread")?
+    };
+    let finished = tokio::task::spawn_blocking(move || member.join());
+    tokio::pin!(finished);
+    let signal = crate::server::shutdown_signal();
+    tokio::pin!(signal);
+    let joined = tokio::select! {
+        joined = &mut finished => joined,
+        _ = &mut signal => {
+            stop.store(true, Ordering::Relaxed);
+            finished.await
+        }
+    };
+    let report = joined
+        .context("waiting for the consumer thread")?
+        .map_err(|_| anyhow::anyhow!("the consumer thread panicked"))?
+        .context("the consumer group member failed")?;
+    let mut partitions = report.partitions_seen.clone();
+    partitions.sort_unstable();
+    eprintln!(
+        "stopped: {} records from partitions {:?}: {} events, {} sessions, {} identities, {} metric rows",
+        report.processed.records,
+        partitions,
+        report.processed.events,
+        report.processed.sessions,
+        report.processed.identities,
+        report.processed.metrics
+    );
     Ok(())
 }

@@ -7,6 +7,7 @@ mod crash;
 mod demo;
 mod http;
 mod influx;
+mod kafka;
 mod lake;
 mod live;
 mod simulate;

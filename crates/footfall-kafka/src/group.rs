@@ -1,0 +1,389 @@
+//! The processor's side: a member of a consumer group on the events topic.
+//!
+//! Every assigned partition is a stream of its own: a [`ProcessingJob`] with its own state,
+//! checkpoint directory and Delta `txn` marker (`footfall-processor/kafka/TOPIC/PARTITION`),
+//! exactly as the embedded log's single stream. When partitions are **assigned**, each one's
+//! job is opened from its checkpoint and the consumer starts reading it at the checkpoint's
+//! offset. When partitions are **revoked**, their rows are committed, their state is
+//! checkpointed, the offsets are committed to Kafka, and the jobs are dropped — before the
+//! group hands them to another member. Offsets are committed to Kafka only after the
+//! checkpoint that covers them, so the group's committed offsets (what lag monitors read) never
+//! run ahead of what the lake holds. A member that dies without revoking leaves its partitions
+//! at their last checkpoint; the next owner replays from there and the tables skip the rows
+//! they already hold.
+//!
+//! librdkafka calls the rebalance callback from inside `poll`, on the thread that polls; that
+//! thread owns the consumer and runs the jobs' lake work on the given Tokio runtime.
+
+use crate::KafkaSink;
+use crate::{KafkaConfig, KafkaLogError};
+use footfall_lake::processing::ProcessReport;
+use footfall_lake::{Lake, ProcessingJob};
+use footfall_log::{EventSink, Record, StoredRecord};
+use footfall_processor::geo::GeoDb;
+use footfall_processor::ProcessorConfig;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
+use rdkafka::message::Message;
+use rdkafka::types::RDKafkaRespErr;
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+use tokio::runtime::Handle;
+
+/// How a group member processes.
+#[derive(Debug, Clone)]
+pub struct GroupOptions {
+    /// Brokers, topic, group and properties.
+    pub kafka: KafkaConfig,
+    /// The processor's horizons, gaps and privacy.
+    pub processor: ProcessorConfig,
+    /// Places IPs, if set.
+    pub geo: Option<Arc<GeoDb>>,
+    /// Where partitions' checkpoints live (`TOPIC-PARTITION/` under it). Every member of the
+    /// group must see the same directory (one host, or a shared filesystem).
+    pub checkpoints: PathBuf,
+    /// Commit rows to the lake at most this often.
+    pub commit_every: Duration,
+    /// Checkpoint (and commit offsets to Kafka) at most this often.
+    pub checkpoint_every: Duration,
+    /// Records per poll round at most.
+    pub max_batch_records: usize,
+    /// Stop once no record has come for this long (after the first assignment): a run that
+    /// catches up and ends, for batch schedules. `None`: run until stopped.
+    pub stop_when_idle: Option<Duration>,
+}
+
+impl GroupOptions {
+    /// Defaults for `kafka`: commit every second, checkpoint every 30 s.
+    pub fn new(kafka: KafkaConfig, checkpoints: PathBuf) -> Self {
+        Self {
+            kafka,
+            processor: ProcessorConfig::default(),
+            geo: None,
+            checkpoints,
+            commit_every: Duration::from_secs(1),
+            checkpoint_every: Duration::from_secs(30),
+            max_batch_records: 20_000,
+            stop_when_idle: None,
+        }
+    }
+}
+
+/// What a member did before it stopped.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct GroupReport {
+    /// Rows and commits, summed over its partitions.
+    pub processed: ProcessReport,
+    /// Every partition it was assigned at some point.
+    pub partitions_seen: Vec<i32>,
+    /// Rebalances it took part in (assignments and revocations).
+    pub rebalances: u64,
+}
+
+/// The partitions this member owns, shared by the poll loop and the rebalance callback (both
+/// run on the polling thread; the lock only makes that explicit to the compiler).
+#[derive(Default)]
+struct Owned {
+    jobs: BTreeMap<i32, ProcessingJob>,
+    /// Offsets last committed to Kafka, per partition.
+    committed: BTreeMap<i32, u64>,
+    report: GroupReport,
+    failure: Option<String>,
+}
+
+/// The consumer's context: opens and closes partitions' jobs at rebalances.
+struct GroupContext {
+    options: GroupOptions,
+    dead_letters: KafkaSink,
+    lake: Lake,
+    runtime: Handle,
+    owned: Arc<Mutex<Owned>>,
+}
+
+impl GroupContext {
+    fn lock(&self) -> MutexGuard<'_, Owned> {
+        self.owned.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The lake progress marker of one partition.
+    fn app_id(&self, partition: i32) -> String {
+        format!("footfall-processor/kafka/{}/{partition}", self.options.kafka.topic)
+    }
+
+    async fn open_job(&self, partition: i32) -> Result<ProcessingJob, KafkaLogError> {
+        let dir = self.options.checkpoints.join(format!("{}-{partition}", self.options.kafka.topic));
+        let job = ProcessingJob::open_stream(&self.lake, &dir, self.options.processor, &self.app_id(partition)).await?;
+        let job = match &self.options.geo {
+            Some(geo) => job.with_geo(Arc::clone(geo)),
+            None => job,
+        };
+        Ok(job
+            .keeping_unreadable()
+            .with_commit_interval(self.options.commit_every)
+            .with_checkpoint_interval(self.options.checkpoint_every)
+            .with_max_batch_records(self.options.max_batch_records))
+    }
+
+    /// Opens each assigned partition's job and starts it at its checkpoint's offset.
+    fn assign(&self, consumer: &BaseConsumer<Self>, tpl: &mut TopicPartitionList) -> Result<(), KafkaLogError> {
+        let partitions: Vec<(String, i32)> =
+            tpl.elements().iter().map(|e| (e.topic().to_owned(), e.partition())).collect();
+        let mut owned = self.lock();
+        owned.report.rebalances += 1;
+        for (topic, partition) in partitions {
+            let job = self.runtime.block_on(self.open_job(partition))?;
+            let next = job.next_offset();
+            tpl.set_partition_offset(&topic, partition, Offset::Offset(next as i64))?;
+            tracing::info!(topic, partition, offset = next, "partition assigned; resuming from its checkpoint");
+            owned.committed.insert(partition, next);
+            owned.jobs.insert(partition, job);
+            if !owned.report.partitions_seen.contains(&partition) {
+                owned.report.partitions_seen.push(partition);
+            }
+        }
+        drop(owned);
+        consumer.assign(tpl)?;
+        Ok(())
+    }
+
+    /// Commits, checkpoints and hands back each revoked partition.
+    fn revoke(&self, consumer: &BaseConsumer<Self>, tpl: &TopicPartitionList) -> Result<(), KafkaLogError> {
+        let partitions: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
+        let mut owned = self.lock();
+        owned.report.rebalances += 1;
+        let mut finished = Vec::new();
+        for partition in partitions {
+            if let Some(mut job) = owned.jobs.remove(&partition) {
+                let report = self.runtime.block_on(job.finish())?;
+                add(&mut owned.report.processed, &report);
+                finished.push((partition, job.checkpointed_offset()));
+                tracing::info!(partition, offset = job.checkpointed_offset(), "partition revoked; checkpointed");
+            }
+        }
+        let result = commit_offsets(consumer, &self.options.kafka.topic, &mut owned, &finished);
+        for (partition, _) in &finished {
+            owned.committed.remove(partition);
+        }
+        drop(owned);
+        consumer.unassign()?;
+        result
+    }
+}
+
+impl ClientContext for GroupContext {}
+
+impl ConsumerContext for GroupContext {
+    fn rebalance(&self, consumer: &BaseConsumer<Self>, err: RDKafkaRespErr, tpl: &mut TopicPartitionList) {
+        let result = match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => self.assign(consumer, tpl),
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => self.revoke(consumer, tpl),
+            other => {
+                tracing::error!(error = ?other, "rebalance error");
+                consumer.unassign().map_err(KafkaLogError::from)
+            }
+        };
+        if let Err(e) = result {
+            tracing::error!(error = %e, "rebalance failed; this member stops");
+            self.lock().failure = Some(e.to_string());
+        }
+    }
+}
+
+/// Commits `offsets` (partition, next offset) to Kafka, synchronously, and remembers them.
+fn commit_offsets(
+    consumer: &BaseConsumer<GroupContext>,
+    topic: &str,
+    owned: &mut Owned,
+    offsets: &[(i32, u64)],
+) -> Result<(), KafkaLogError> {
+    if offsets.is_empty() {
+        return Ok(());
+    }
+    let mut tpl = TopicPartitionList::new();
+    for (partition, offset) in offsets {
+        tpl.add_partition_offset(topic, *partition, Offset::Offset(*offset as i64))?;
+    }
+    consumer.commit(&tpl, CommitMode::Sync)?;
+    for (partition, offset) in offsets {
+        owned.committed.insert(*partition, *offset);
+    }
+    Ok(())
+}
+
+/// Dead letters (the collector's JSON shape) for the records at `unreadable`'s offsets.
+fn dead_letters_for(
+    topic: &str,
+    partition: i32,
+    records: &[StoredRecord],
+    unreadable: &[(u64, String)],
+) -> Vec<Record> {
+    let now = chrono::Utc::now();
+    unreadable
+        .iter()
+        .filter_map(|(offset, reason)| {
+            let record = records.iter().find(|r| r.offset == *offset)?;
+            let mut letter = serde_json::json!({
+                "reason": reason,
+                "reasonCode": "unreadable_record",
+                "receivedAt": now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                "endpoint": format!("kafka://{topic}/{partition}/{offset}"),
+            });
+            match std::str::from_utf8(&record.value) {
+                Ok(text) => letter["payload"] = text.into(),
+                Err(_) => {
+                    use base64::Engine;
+                    letter["payloadBase64"] = base64::engine::general_purpose::STANDARD.encode(&record.value).into()
+                }
+            }
+            Some(Record {
+                key: record.key.clone(),
+                value: letter.to_string().into_bytes(),
+                timestamp_ms: now.timestamp_millis(),
+            })
+        })
+        .collect()
+}
+
+/// Produces `letters` and waits for the brokers' acknowledgement.
+async fn dead_letter(sink: &KafkaSink, letters: Vec<Record>) -> Result<(), String> {
+    let pending = sink.append(letters).map_err(|e| e.to_string())?;
+    pending.await.map(|_| ()).map_err(|e| e.to_string())
+}
+
+fn add(total: &mut ProcessReport, report: &ProcessReport) {
+    total.records += report.records;
+    total.events += report.events;
+    total.sessions += report.sessions;
+    total.identities += report.identities;
+    total.metrics += report.metrics;
+    total.commits += report.commits;
+}
+
+/// Runs one member of the group until `stop` is set: polls, processes each partition's records
+/// with its job, commits rows and checkpoints on their intervals, and commits offsets after
+/// checkpoints. Blocking: call it on a thread of its own (not a runtime worker); lake work
+/// runs on `runtime`. At stop every partition is committed and checkpointed, and the member
+/// leaves the group.
+pub fn run(
+    lake: Lake,
+    options: GroupOptions,
+    runtime: Handle,
+    stop: Arc<AtomicBool>,
+) -> Result<GroupReport, KafkaLogError> {
+    options.kafka.validate()?;
+    let owned = Arc::new(Mutex::new(Owned::default()));
+    let dead_letters = KafkaSink::new(&options.kafka, &options.kafka.dlq_topic)?;
+    let context = GroupContext {
+        options: options.clone(),
+        dead_letters,
+        lake,
+        runtime: runtime.clone(),
+        owned: Arc::clone(&owned),
+    };
+    let consumer: BaseConsumer<GroupContext> = options.kafka.consumer_config().create_with_context(context)?;
+    consumer.subscribe(&[options.kafka.topic.as_str()])?;
+    let topic = options.kafka.topic.clone();
+    let mut batch: BTreeMap<i32, Vec<StoredRecord>> = BTreeMap::new();
+    let lock = || owned.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut last_error_log = Instant::now() - Duration::from_secs(60);
+    let mut last_record: Option<Instant> = None;
+    while !stop.load(Ordering::Relaxed) {
+        // One round: wait up to 100 ms for a record, then take what is already fetched.
+        let mut taken = 0;
+        while taken < options.max_batch_records {
+            let wait = if taken == 0 { Duration::from_millis(100) } else { Duration::ZERO };
+            match consumer.poll(wait) {
+                None => break,
+                Some(Ok(message)) => {
+                    let record = StoredRecord {
+                        partition: message.partition().max(0) as u32,
+                        offset: message.offset().max(0) as u64,
+                        timestamp_ms: message.timestamp().to_millis().unwrap_or(0),
+                        key: message.key().unwrap_or_default().to_vec(),
+                        value: message.payload().unwrap_or_default().to_vec(),
+                    };
+                    batch.entry(message.partition()).or_default().push(record);
+                    taken += 1;
+                }
+                Some(Err(e)) => {
+                    // Brokers down, a partition moving: librdkafka retries on its own.
+                    if last_error_log.elapsed() > Duration::from_secs(5) {
+                        tracing::warn!(error = %e, "consumer error; librdkafka retries");
+                        last_error_log = Instant::now();
+                    }
+                    break;
+                }
+            }
+        }
+        let mut guard = lock();
+        if let Some(failure) = guard.failure.take() {
+            return Err(KafkaLogError::Rebalance(failure));
+        }
+        if taken > 0 || (last_record.is_none() && guard.report.rebalances > 0) {
+            last_record = Some(Instant::now());
+        }
+        if let (Some(idle), Some(last)) = (options.stop_when_idle, last_record) {
+            if last.elapsed() >= idle {
+                break;
+            }
+        }
+        let owned = &mut *guard;
+        let mut to_commit = Vec::new();
+        for (partition, job) in owned.jobs.iter_mut() {
+            let mut report = ProcessReport::default();
+            // Records of partitions revoked since they were fetched are left to their new owner.
+            let records = batch.remove(partition).unwrap_or_default();
+            let result = runtime.block_on(async {
+                job.process_records(&records, &mut report).await?;
+                let unreadable = job.take_unreadable();
+                if !unreadable.is_empty() {
+                    let letters = dead_letters_for(&topic, *partition, &records, &unreadable);
+                    // Acknowledged before the offsets past them can be committed.
+                    if let Err(e) = dead_letter(&consumer.context().dead_letters, letters).await {
+                        tracing::error!(partition, error = %e, "dead-lettering unreadable records failed; they stay in the topic");
+                    }
+                }
+                job.flush_if_due(&mut report).await
+            });
+            add(&mut owned.report.processed, &report);
+            if let Err(e) = result {
+                // The job resumes from its checkpoint; the tables skip what they hold.
+                tracing::warn!(partition, error = %e, "processing failed; resuming the partition from its checkpoint");
+                let context = consumer.context();
+                *job = runtime.block_on(context.open_job(*partition))?;
+                consumer.seek(&topic, *partition, Offset::Offset(job.next_offset() as i64), Duration::from_secs(10))?;
+                continue;
+            }
+            let checkpointed = job.checkpointed_offset();
+            if owned.committed.get(partition).is_none_or(|c| *c < checkpointed) {
+                to_commit.push((*partition, checkpointed));
+            }
+        }
+        batch.clear();
+        if let Err(e) = commit_offsets(&consumer, &topic, owned, &to_commit) {
+            // Retried after the next checkpoint; the checkpoint, not Kafka, says where to resume.
+            tracing::warn!(error = %e, "committing offsets to Kafka failed; retrying later");
+        }
+    }
+    // Stop: commit and checkpoint every partition, commit the offsets, leave the group.
+    let mut guard = lock();
+    let owned = &mut *guard;
+    let mut finished = Vec::new();
+    for (partition, job) in owned.jobs.iter_mut() {
+        let report = runtime.block_on(job.finish())?;
+        add(&mut owned.report.processed, &report);
+        finished.push((*partition, job.checkpointed_offset()));
+    }
+    if let Err(e) = commit_offsets(&consumer, &topic, owned, &finished) {
+        tracing::warn!(error = %e, "committing offsets to Kafka at stop failed; the checkpoints hold them");
+    }
+    owned.jobs.clear();
+    let report = owned.report.clone();
+    drop(guard);
+    consumer.unsubscribe();
+    drop(consumer);
+    Ok(report)
+}

@@ -1,0 +1,497 @@
+//! footfall over a real Apache Kafka broker (`scripts/kafka.sh`: Kafka's own jars from Maven
+//! Central, KRaft, one node on a free port, data under the test's temp dir): `footfall collect`
+//! producing, `footfall process` members of a consumer group, a third-party producer (`kcat`),
+//! a broker stopped mid-run.
+
+use crate::lake::sql;
+use crate::{client, footfall, KEY};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+fn script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/kafka.sh")
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+}
+
+/// A broker of its own: data under `dir`, clients on `port`.
+struct Broker {
+    dir: PathBuf,
+    port: u16,
+}
+
+impl Broker {
+    fn start(dir: &Path) -> Self {
+        let broker = Self { dir: dir.to_path_buf(), port: free_port() };
+        broker.resume();
+        broker
+    }
+
+    /// Starts (again) over the same data and port.
+    fn resume(&self) {
+        let status = Command::new("bash")
+            .arg(script())
+            .arg("start")
+            .arg(&self.dir)
+            .arg(self.port.to_string())
+            .status()
+            .expect("run scripts/kafka.sh");
+        assert!(status.success(), "the Kafka broker did not start");
+    }
+
+    fn pause(&self) {
+        let status = Command::new("bash").arg(script()).arg("stop").arg(&self.dir).status();
+        assert!(status.expect("run scripts/kafka.sh").success());
+    }
+
+    fn topic(&self, name: &str, partitions: u32) {
+        let status = Command::new("bash")
+            .arg(script())
+            .args(["topic"])
+            .arg(&self.dir)
+            .args([name, &partitions.to_string()])
+            .status()
+            .expect("run scripts/kafka.sh");
+        assert!(status.success(), "creating topic {name}");
+    }
+
+    fn brokers(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        self.pause();
+    }
+}
+
+/// One broker for the tests that do not stop it (each uses topics of its own).
+fn shared_broker() -> &'static Broker {
+    static BROKER: OnceLock<(tempfile::TempDir, Broker)> = OnceLock::new();
+    let (_, broker) = BROKER.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let broker = Broker::start(&dir.path().join("kafka"));
+        (dir, broker)
+    });
+    broker
+}
+
+/// A footfall.toml for `topic` (with its `.dlq`) and `group` on `broker`; members leave the
+/// group 6 s after they die (the broker's minimum) so a takeover is quick.
+fn config(dir: &Path, broker: &Broker, topic: &str, group: &str) -> PathBuf {
+    broker.topic(topic, 1);
+    broker.topic(&format!("{topic}.dlq"), 1);
+    let path = dir.join(format!("{group}.toml"));
+    let text = format!(
+        "[log]\nbackend = \"kafka\"\n[kafka]\nbrokers = \"{}\"\ntopic = \"{topic}\"\ndlq_topic = \"{topic}.dlq\"\n\
+         group = \"{group}\"\n[kafka.consumer]\n\"session.timeout.ms\" = \"6000\"\n\"heartbeat.interval.ms\" = \"500\"\n",
+        broker.brokers()
+    );
+    std::fs::write(&path, text).expect("config");
+    path
+}
+
+/// A footfall process (collector or processor) that is killed when dropped.
+struct Role {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Role {
+    fn spawn(config: &Path, args: &[&str], log: PathBuf) -> Self {
+        let file = std::fs::File::create(&log).expect("log file");
+        let child = footfall()
+            .arg("--config")
+            .arg(config)
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(file)
+            .spawn()
+            .expect("spawn footfall");
+        Self { child, log }
+    }
+
+    /// `footfall collect` on a free port; returns it with its URL once it answers.
+    fn collector(config: &Path, dir: &Path) -> (Self, String) {
+        let port = free_port();
+        let listen = format!("127.0.0.1:{port}");
+        let role = Self::spawn(
+            config,
+            &["collect", "--listen", &listen, "--write-key", KEY],
+            dir.join(format!("collect-{port}.log")),
+        );
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "the collector did not listen: {}", role.output());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        (role, format!("http://{listen}"))
+    }
+
+    /// A `footfall process` member over `data`, committing often and checkpointing every second.
+    fn processor(config: &Path, data: &Path, name: &str) -> Self {
+        let args =
+            ["process", "--data", data.to_str().expect("utf8"), "--checkpoint-seconds", "1", "--commit-seconds", "0.2"];
+        Self::spawn(config, &args, data.with_file_name(format!("{name}.log")))
+    }
+
+    fn output(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The partitions this member owns now, from its log of assignments and revocations.
+    fn partitions(&self) -> BTreeSet<u32> {
+        let mut owned = BTreeSet::new();
+        for line in self.output().lines() {
+            let Some(partition) = line.split("partition=").nth(1).and_then(|rest| {
+                rest.split(|c: char| !c.is_ascii_digit()).next().and_then(|digits| digits.parse().ok())
+            }) else {
+                continue;
+            };
+            if line.contains("partition assigned") {
+                owned.insert(partition);
+            } else if line.contains("partition revoked") {
+                owned.remove(&partition);
+            }
+        }
+        owned
+    }
+
+    /// SIGTERM, and a clean exit.
+    fn stop(&mut self) {
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let status = self.child.wait().expect("wait");
+        assert!(status.success(), "footfall exited with {status}: {}", self.output());
+    }
+
+    /// `kill -9`.
+    fn kill_hard(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Role {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `footfall process --once` over `data`: one member that stops when caught up.
+fn process_once(config: &Path, data: &Path) {
+    let output = footfall()
+        .arg("--config")
+        .arg(config)
+        .args(["process", "--once", "--idle-seconds", "2", "--data"])
+        .arg(data)
+        .output()
+        .expect("run process");
+    assert!(output.status.success(), "process --once failed: {}", String::from_utf8_lossy(&output.stderr));
+}
+
+fn simulate(url: &str, seed: &str, users: &str, days: &str) {
+    let status = footfall()
+        .args(["simulate", "--seed", seed, "--users", users, "--days", days, "--end", "2026-11-20T00:00:00Z"])
+        .args(["--to", url, "--write-key", KEY])
+        .stdout(Stdio::null())
+        .status()
+        .expect("simulate");
+    assert!(status.success());
+}
+
+/// Every row of the processor's tables, in a stable order, without `skip` columns.
+fn tables(data: &Path, skip: &[&str]) -> BTreeMap<&'static str, Vec<Value>> {
+    let mut all = BTreeMap::new();
+    for (table, order) in [
+        ("events", "message_id"),
+        ("sessions", "session_id"),
+        ("identities", "id, person_id, trigger_offset"),
+        ("metrics_1m", "window_start, event, device_type, channel, trigger_offset, events, persons_sketch"),
+    ] {
+        let mut rows = sql(data, &format!("SELECT * FROM {table} ORDER BY {order}"));
+        for row in &mut rows {
+            if let Some(object) = row.as_object_mut() {
+                for column in skip {
+                    object.remove(*column);
+                }
+            }
+        }
+        all.insert(table, rows);
+    }
+    all
+}
+
+fn count(data: &Path, query: &str) -> u64 {
+    let rows = sql(data, query);
+    rows.first().and_then(|row| row.get("n")).and_then(Value::as_u64).unwrap_or(0)
+}
+
+/// Polls `done` every 500 ms for `seconds` at most.
+fn wait_until(seconds: u64, what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+fn assert_same_tables(left: &BTreeMap<&str, Vec<Value>>, right: &BTreeMap<&str, Vec<Value>>, what: &str) {
+    for (table, rows) in left {
+        let other = &right[table];
+        assert_eq!(rows.len(), other.len(), "{what}: {table} row counts differ");
+        for (a, b) in rows.iter().zip(other) {
+            assert_eq!(a, b, "{what}: {table} rows differ");
+        }
+    }
+}
+
+#[test]
+fn the_same_input_through_kafka_and_the_embedded_log_gives_identical_tables() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = shared_broker();
+    // Embedded: every role in one process.
+    let embedded = dir.path().join("embedded");
+    let mut server = crate::Server::start(&embedded, &[]);
+    simulate(&server.url, "7", "120", "2");
+    server.stop();
+    // Kafka: a collector producing, then a processor consuming (one partition: Kafka's order
+    // is then the log's, so offsets match too).
+    let config = config(dir.path(), broker, "same-input", "same-input");
+    let (mut collector, url) = Role::collector(&config, dir.path());
+    simulate(&url, "7", "120", "2");
+    collector.stop();
+    let kafka = dir.path().join("kafka");
+    process_once(&config, &kafka);
+    // The collector stamps receipt times: those differ between the two runs, nothing else.
+    let (a, b) = (tables(&embedded, &["received_at"]), tables(&kafka, &["received_at"]));
+    assert!(a["events"].len() > 1000, "the simulation produced {} events", a["events"].len());
+    assert!(!a["sessions"].is_empty() && !a["metrics_1m"].is_empty());
+    assert_same_tables(&a, &b, "embedded vs Kafka");
+}
+
+#[test]
+fn two_processors_split_six_partitions_and_one_takes_over_when_the_other_is_killed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = shared_broker();
+    let topic = "split";
+    broker.topic(topic, 6);
+    let config = config(dir.path(), broker, topic, "pair");
+    let reference_config = config_with_group(dir.path(), &config, "single");
+    let (mut collector, url) = Role::collector(&config, dir.path());
+    simulate(&url, "11", "300", "2");
+
+    // Two members over one lake and checkpoint directory: each gets partitions.
+    let shared = dir.path().join("shared");
+    let mut first = Role::processor(&config, &shared, "first");
+    std::thread::sleep(Duration::from_secs(2));
+    let second = Role::processor(&config, &shared, "second");
+    wait_until(60, "both members to own partitions", || {
+        let (a, b) = (first.partitions(), second.partitions());
+        !a.is_empty() && !b.is_empty() && a.len() + b.len() == 6 && a.is_disjoint(&b)
+    });
+    let before_kill = count(&shared, "SELECT count(*) AS n FROM events");
+    // More traffic, then the first member dies mid-run.
+    simulate(&url, "12", "300", "1");
+    std::thread::sleep(Duration::from_millis(1500));
+    let killed = first.partitions();
+    first.kill_hard();
+    wait_until(60, "the second member to take over every partition", || second.partitions().len() == 6);
+    collector.stop();
+
+    // The reference: one member, its own group and lake, everything in one go.
+    let single = dir.path().join("single");
+    process_once(&reference_config, &single);
+    let expected = count(&single, "SELECT count(*) AS n FROM events");
+    wait_until(90, "the survivor to process every event", || {
+        count(&shared, "SELECT count(*) AS n FROM events") >= expected
+    });
+    let mut second = second;
+    second.stop();
+    assert!(before_kill > 0, "the pair processed nothing before the kill");
+    assert!(!killed.is_empty());
+    let takeover = second.output();
+    for partition in &killed {
+        assert!(
+            takeover.contains(&format!("partition={partition} "))
+                || takeover.contains(&format!("partition={partition}\n")),
+            "the survivor never took partition {partition}"
+        );
+    }
+    assert_same_tables(&tables(&single, &[]), &tables(&shared, &[]), "one member vs two with a kill");
+    // Offsets committed to Kafka equal what the checkpoints resume from.
+    let described = kafka_tool(&[
+        "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand",
+        "--bootstrap-server",
+        &broker.brokers(),
+        "--describe",
+        "--group",
+        "pair",
+    ]);
+    let lag: u64 = described
+        .lines()
+        .filter(|line| line.contains(topic))
+        .filter_map(|line| line.split_whitespace().nth(5).and_then(|lag| lag.parse::<u64>().ok()))
+        .sum();
+    assert_eq!(lag, 0, "the group's committed offsets lag behind: {described}");
+}
+
+/// A copy of `config` with another consumer group.
+fn config_with_group(dir: &Path, config: &Path, group: &str) -> PathBuf {
+    let text = std::fs::read_to_string(config).expect("config");
+    let text = text
+        .lines()
+        .map(|line| if line.starts_with("group = ") { format!("group = \"{group}\"") } else { line.to_owned() })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let path = dir.join(format!("{group}.toml"));
+    std::fs::write(&path, text).expect("config");
+    path
+}
+
+fn kafka_tool(args: &[&str]) -> String {
+    let output = Command::new("bash").arg(script()).arg("tool").args(args).output().expect("kafka tool");
+    assert!(output.status.success(), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_stopped_for_twenty_seconds_loses_no_acknowledged_event() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = Broker::start(&dir.path().join("kafka"));
+    let config = config(dir.path(), &broker, "outage", "outage");
+    let (_collector, url) = Role::collector(&config, dir.path());
+    let data = dir.path().join("lake");
+    let mut processor = Role::processor(&config, &data, "outage-processor");
+    // The messages, from the simulator, sent in batches of 50; each batch is retried until
+    // the collector acknowledges it.
+    let messages = dir.path().join("messages.ndjson");
+    let status = footfall()
+        .args(["simulate", "--seed", "5", "--users", "100", "--days", "1", "--end", "2026-11-20T00:00:00Z", "--out"])
+        .arg(&messages)
+        .status()
+        .expect("simulate");
+    assert!(status.success());
+    let lines: Vec<Value> = std::fs::read_to_string(&messages)
+        .expect("messages")
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("json"))
+        .collect();
+    let http = client();
+    let mut acknowledged = BTreeSet::new();
+    let (mut refused, mut slowest) = (0, Duration::ZERO);
+    let outage_at = lines.len() / 3;
+    let mut outage: Option<std::thread::JoinHandle<()>> = None;
+    for (i, batch) in lines.chunks(50).enumerate() {
+        if i * 50 >= outage_at && outage.is_none() {
+            // Stop the broker for 20 s while sending goes on.
+            broker.pause();
+            let (dir, port) = (broker.dir.clone(), broker.port);
+            outage = Some(std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_secs(20));
+                let again = Broker { dir, port };
+                again.resume();
+                std::mem::forget(again); // the test's own handle stops it
+            }));
+        }
+        let body = serde_json::json!({ "batch": batch });
+        loop {
+            let started = Instant::now();
+            let answer = http.post(format!("{url}/v1/batch")).basic_auth(KEY, Some("")).json(&body).send().await;
+            slowest = slowest.max(started.elapsed());
+            match answer {
+                Ok(response) if response.status().is_success() => break,
+                Ok(response) => {
+                    assert_eq!(response.status().as_u16(), 503, "only 'retry later' is expected");
+                    refused += 1;
+                }
+                Err(_) => refused += 1,
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        for message in batch {
+            acknowledged.insert(message["messageId"].as_str().expect("messageId").to_owned());
+        }
+    }
+    if let Some(outage) = outage {
+        outage.join().expect("outage thread");
+    }
+    assert!(refused > 0 || slowest > Duration::from_secs(5), "the outage was not felt (slowest ack {slowest:?})");
+    let expected = acknowledged.len() as u64;
+    wait_until(120, "every acknowledged event in the lake", || {
+        count(&data, "SELECT count(*) AS n FROM events") >= expected
+    });
+    processor.stop();
+    let stored: BTreeSet<String> = sql(&data, "SELECT message_id FROM events")
+        .iter()
+        .map(|row| row["message_id"].as_str().expect("message_id").to_owned())
+        .collect();
+    assert_eq!(count(&data, "SELECT count(*) AS n FROM events"), expected, "an event is stored twice");
+    assert_eq!(stored, acknowledged, "every acknowledged event, and only those");
+}
+
+#[test]
+fn segment_json_produced_by_kcat_is_processed_like_collector_traffic() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = shared_broker();
+    // The same messages: through the collector into one topic, with kcat into another.
+    let messages = dir.path().join("messages.ndjson");
+    let status = footfall()
+        .args(["simulate", "--seed", "3", "--users", "40", "--days", "1", "--end", "2026-11-20T00:00:00Z", "--out"])
+        .arg(&messages)
+        .status()
+        .expect("simulate");
+    assert!(status.success());
+    let text = std::fs::read_to_string(&messages).expect("messages");
+    let via_collector = config(dir.path(), broker, "via-collector", "via-collector");
+    let (mut collector, url) = Role::collector(&via_collector, dir.path());
+    simulate(&url, "3", "40", "1");
+    collector.stop();
+    let via_kcat = config(dir.path(), broker, "via-kcat", "via-kcat");
+    // key<TAB>value lines: the person key as the collector keys them, then a record that is
+    // not a Segment message at all.
+    let mut input = String::new();
+    for line in text.lines() {
+        let message: Value = serde_json::from_str(line).expect("json");
+        let key = message["userId"].as_str().or(message["anonymousId"].as_str()).unwrap_or_default();
+        input.push_str(&format!("{key}\t{line}\n"));
+    }
+    input.push_str("bad\t{\"type\":\"track\",\"event\":\"No identity\"}\n");
+    let mut kcat = Command::new("kcat")
+        .args(["-P", "-b", &broker.brokers(), "-t", "via-kcat", "-K", "\t"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("kcat (apt-get install kcat)");
+    {
+        use std::io::Write;
+        kcat.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write to kcat");
+    }
+    assert!(kcat.wait().expect("kcat").success());
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    process_once(&via_collector, &a);
+    process_once(&via_kcat, &b);
+    let lines = text.lines().count() as u64;
+    assert_eq!(count(&b, "SELECT count(*) AS n FROM events"), lines);
+    // Receipt times differ (the collector stamps its own; kcat's records carry kcat's).
+    assert_same_tables(&tables(&a, &["received_at"]), &tables(&b, &["received_at"]), "collector vs kcat");
+    // The bad record is dead-lettered with its reason, not dropped.
+    let output = Command::new("kcat")
+        .args(["-C", "-b", &broker.brokers(), "-t", "via-kcat.dlq", "-e", "-q"])
+        .output()
+        .expect("kcat");
+    let letters: Vec<Value> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("dead letter json"))
+        .collect();
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    assert_eq!(letters[0]["reasonCode"], "unreadable_record");
+    assert!(letters[0]["payload"].as_str().is_some_and(|p| p.contains("No identity")), "{letters:?}");
+    assert!(letters[0]["reason"].as_str().is_some_and(|r| !r.is_empty()));
+}
