@@ -45,6 +45,15 @@ struct Args {
     /// Data directory for the server (default: a temporary directory).
     #[arg(long)]
     data: Option<std::path::PathBuf>,
+    /// Measure `footfall collect` (the collector alone) instead of `footfall serve`.
+    #[arg(long)]
+    collect: bool,
+    /// A footfall.toml for the server (e.g. `[log] backend = "kafka"`).
+    #[arg(long)]
+    config: Option<std::path::PathBuf>,
+    /// Skip the serde_json parse-only baselines.
+    #[arg(long)]
+    no_baseline: bool,
 }
 
 /// The least a Segment collector must read, deserialized by serde_json with nothing copied:
@@ -96,6 +105,9 @@ fn main() -> anyhow::Result<()> {
     );
 
     let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    if args.no_baseline {
+        return measure_server(&args, &bodies, None);
+    }
     let parse_ignored =
         parse_throughput(&bodies, args.batch, threads, |b| serde_json::from_slice::<IgnoredAny>(b).is_ok());
     let parse_typed =
@@ -106,37 +118,44 @@ fn main() -> anyhow::Result<()> {
     println!("  syntax check (IgnoredAny): {:>10.0} events/s", parse_ignored);
     println!("  typed, borrowed (serde):   {:>10.0} events/s", parse_typed);
     println!("  full tree (Value):         {:>10.0} events/s", parse_value);
+    measure_server(&args, &bodies, Some([parse_typed, parse_ignored, parse_value]))
+}
 
+/// The throughput and latency phases against a server started for them; `baselines` are the
+/// parse-only rates (typed, syntax, tree) to print the server's fraction of.
+fn measure_server(args: &Args, bodies: &[Bytes], baselines: Option<[f64; 3]>) -> anyhow::Result<()> {
     let temp = tempfile::tempdir()?;
     let data = args.data.clone().unwrap_or_else(|| temp.path().join("data"));
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let mut server = start_server(&args.footfall, &data, port)?;
+    let mut server = start_server(args, &data, port)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let result = runtime.block_on(async {
         let url = format!("http://127.0.0.1:{port}/v1/batch");
         let client: HttpClient = Client::builder(TokioExecutor::new()).pool_max_idle_per_host(1024).build_http();
         wait_healthy(&client, port).await?;
         // Warm up connections and the server's allocator.
-        closed_loop(&client, &url, &bodies, args.connections, 2.0, args.batch).await?;
-        let throughput = closed_loop(&client, &url, &bodies, args.connections, args.seconds, args.batch).await?;
-        let latency =
-            open_loop(&client, &url, &bodies, args.latency_rate / args.batch as f64, 10.0, args.batch).await?;
+        closed_loop(&client, &url, bodies, args.connections, 2.0, args.batch).await?;
+        let throughput = closed_loop(&client, &url, bodies, args.connections, args.seconds, args.batch).await?;
+        let latency = open_loop(&client, &url, bodies, args.latency_rate / args.batch as f64, 10.0, args.batch).await?;
         anyhow::Ok((throughput, latency))
     });
     let _ = Command::new("kill").args(["-TERM", &server.id().to_string()]).status();
     let _ = server.wait();
     let (throughput, latency) = result?;
-    println!("footfall serve, /v1/batch, durable acks, {} connections, {:.0} s:", args.connections, args.seconds);
+    let role = if args.collect { "collect" } else { "serve" };
+    println!("footfall {role}, /v1/batch, durable acks, {} connections, {:.0} s:", args.connections, args.seconds);
     println!(
         "  throughput: {:>10.0} events/s ({:.0} requests/s); latency p50 {:.1} ms, p99 {:.1} ms",
         throughput.events_per_sec, throughput.requests_per_sec, throughput.p50_ms, throughput.p99_ms
     );
-    println!(
-        "  fraction of the parse-only limit: {:.0}% of typed borrowed parse, {:.0}% of syntax check, {:.0}% of full tree",
-        100.0 * throughput.events_per_sec / parse_typed,
-        100.0 * throughput.events_per_sec / parse_ignored,
-        100.0 * throughput.events_per_sec / parse_value
-    );
+    if let Some([parse_typed, parse_ignored, parse_value]) = baselines {
+        println!(
+            "  fraction of the parse-only limit: {:.0}% of typed borrowed parse, {:.0}% of syntax check, {:.0}% of full tree",
+            100.0 * throughput.events_per_sec / parse_typed,
+            100.0 * throughput.events_per_sec / parse_ignored,
+            100.0 * throughput.events_per_sec / parse_value
+        );
+    }
     println!(
         "open loop at {:.0} events/s for 10 s: achieved {:.0} events/s; latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; {} non-200",
         args.latency_rate, latency.events_per_sec, latency.p50_ms, latency.p99_ms, latency.max_ms, latency.errors
@@ -182,9 +201,14 @@ fn parse_throughput(bodies: &[Bytes], batch: usize, threads: usize, parse: fn(&[
     (bodies.len() * batch * rounds) as f64 / started.elapsed().as_secs_f64()
 }
 
-fn start_server(binary: &str, data: &std::path::Path, port: u16) -> anyhow::Result<Child> {
-    Command::new(binary)
-        .args(["serve", "--data"])
+fn start_server(args: &Args, data: &std::path::Path, port: u16) -> anyhow::Result<Child> {
+    let binary = &args.footfall;
+    let mut command = Command::new(binary);
+    if let Some(config) = &args.config {
+        command.arg("--config").arg(config);
+    }
+    command
+        .args([if args.collect { "collect" } else { "serve" }, "--data"])
         .arg(data)
         .args(["--listen", &format!("127.0.0.1:{port}"), "--write-key", "bench"])
         .env("RUST_LOG", "warn")
