@@ -154,6 +154,19 @@ impl GroupContext {
         let partitions: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
         let mut owned = self.lock();
         owned.report.rebalances += 1;
+        if consumer.assignment_lost() {
+            // The group moved on without us (session or poll interval expired): another member
+            // may own these partitions already, so nothing more is written for them; their
+            // next owner resumes from the last checkpoint.
+            for partition in partitions {
+                owned.jobs.remove(&partition);
+                owned.committed.remove(&partition);
+                tracing::warn!(partition, "partition lost; dropped without committing");
+            }
+            drop(owned);
+            consumer.unassign()?;
+            return Ok(());
+        }
         let mut finished = Vec::new();
         for partition in partitions {
             if let Some(mut job) = owned.jobs.remove(&partition) {

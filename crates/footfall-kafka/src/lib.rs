@@ -1,5 +1,6 @@
 //! Apache Kafka as footfall's event log, for running collectors and processors on many
-//! machines: the collector's [`KafkaSink`] (an idempotent producer whose HTTP acknowledgement
+//! machines, behind the log's interface ([`KafkaSink`] is an `EventSink`, [`KafkaSource`] an
+//! `EventSource`): the collector's [`KafkaSink`] (an idempotent producer whose HTTP acknowledgement
 //! waits for the brokers' `acks=all`) and the processor's [`group::run`] (a member of a
 //! consumer group that keeps one processing state per assigned partition, and commits its
 //! offsets only together with that state's checkpoint).
@@ -12,8 +13,10 @@ pub mod config;
 pub mod error;
 pub mod group;
 pub mod sink;
+pub mod source;
 
 pub use config::KafkaConfig;
 pub use error::KafkaLogError;
 pub use group::{GroupOptions, GroupReport};
 pub use sink::KafkaSink;
+pub use source::KafkaSource;
