@@ -21,6 +21,7 @@ use footfall_lake::processing::ProcessReport;
 use footfall_lake::{Lake, ProcessingJob};
 use footfall_log::{EventSink, Record, StoredRecord};
 use footfall_processor::geo::GeoDb;
+use footfall_processor::live::LiveSnapshot;
 use footfall_processor::ProcessorConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
 use rdkafka::message::Message;
@@ -286,6 +287,18 @@ pub fn run(
     runtime: Handle,
     stop: Arc<AtomicBool>,
 ) -> Result<GroupReport, KafkaLogError> {
+    run_observed(lake, options, runtime, stop, &mut |_| {})
+}
+
+/// [`run`], handing the live view of this member's partitions (merged) to `live` after every
+/// round that brought records.
+pub fn run_observed(
+    lake: Lake,
+    options: GroupOptions,
+    runtime: Handle,
+    stop: Arc<AtomicBool>,
+    live: &mut dyn FnMut(LiveSnapshot),
+) -> Result<GroupReport, KafkaLogError> {
     options.kafka.validate()?;
     let owned = Arc::new(Mutex::new(Owned::default()));
     let dead_letters = KafkaSink::new(&options.kafka, &options.kafka.dlq_topic)?;
@@ -376,6 +389,9 @@ pub fn run(
             }
         }
         batch.clear();
+        if taken > 0 {
+            live(LiveSnapshot::merge(owned.jobs.values_mut().map(ProcessingJob::live_snapshot).collect()));
+        }
         if let Err(e) = commit_offsets(&consumer, &topic, owned, &to_commit) {
             // Retried after the next checkpoint; the checkpoint, not Kafka, says where to resume.
             tracing::warn!(error = %e, "committing offsets to Kafka failed; retrying later");

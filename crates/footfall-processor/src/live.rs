@@ -75,6 +75,43 @@ pub struct LiveSnapshot {
     pub next_offset: u64,
 }
 
+impl LiveSnapshot {
+    /// One view of several independent streams (Kafka partitions: disjoint persons): buckets
+    /// added up by start, counts summed, the latest events of all, the latest times.
+    pub fn merge(parts: Vec<LiveSnapshot>) -> LiveSnapshot {
+        let mut buckets: BTreeMap<Micros, Bucket> = BTreeMap::new();
+        let mut merged = LiveSnapshot::default();
+        for part in parts {
+            merged.latest_event_time = merged.latest_event_time.max(part.latest_event_time);
+            merged.watermark = merged.watermark.max(part.watermark);
+            merged.active_persons += part.active_persons;
+            merged.events_seen += part.events_seen;
+            merged.late_seen += part.late_seen;
+            merged.next_offset += part.next_offset;
+            merged.recent.extend(part.recent);
+            for bucket in part.buckets {
+                let into =
+                    buckets.entry(bucket.start).or_insert_with(|| Bucket { start: bucket.start, ..Bucket::default() });
+                into.events += bucket.events;
+                into.page_views += bucket.page_views;
+                into.orders += bucket.orders;
+                into.revenue += bucket.revenue;
+                for (event, n) in bucket.by_event {
+                    *into.by_event.entry(event).or_default() += n;
+                }
+            }
+        }
+        // Buckets older than the newest stream's span are stale for the merged view.
+        if let Some(latest) = merged.latest_event_time {
+            buckets.retain(|start, _| *start + BUCKET > latest - SPAN);
+        }
+        merged.buckets = buckets.into_values().collect();
+        merged.recent.sort_by(|a, b| b.time.cmp(&a.time).then(b.offset.cmp(&a.offset)));
+        merged.recent.truncate(RECENT);
+        merged
+    }
+}
+
 /// The live view.
 #[derive(Debug, Default)]
 pub struct LiveView {
@@ -152,5 +189,54 @@ impl LiveView {
             late_seen: self.late_seen,
             next_offset,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merging_partitions_adds_buckets_and_keeps_the_latest_events() {
+        let at = |start: Micros, events: u64| Bucket {
+            start,
+            events,
+            page_views: events,
+            by_event: BTreeMap::from([("page".to_owned(), events)]),
+            ..Bucket::default()
+        };
+        let recent = |offset: u64, time: Micros| RecentEvent {
+            offset,
+            time,
+            event: "page".into(),
+            person_id: format!("p{offset}"),
+            path: None,
+            device_type: "desktop".into(),
+            channel: "direct".into(),
+            revenue: None,
+        };
+        let a = LiveSnapshot {
+            latest_event_time: Some(SPAN + 20 * SECOND),
+            active_persons: 2,
+            buckets: vec![at(SPAN, 3), at(SPAN + 10 * SECOND, 1)],
+            recent: vec![recent(1, SPAN + 20 * SECOND)],
+            events_seen: 4,
+            ..LiveSnapshot::default()
+        };
+        let b = LiveSnapshot {
+            latest_event_time: Some(SPAN + 15 * SECOND),
+            active_persons: 1,
+            buckets: vec![at(0, 9), at(SPAN + 10 * SECOND, 2)],
+            recent: vec![recent(7, SPAN + 15 * SECOND)],
+            events_seen: 11,
+            ..LiveSnapshot::default()
+        };
+        let merged = LiveSnapshot::merge(vec![a, b]);
+        assert_eq!(merged.latest_event_time, Some(SPAN + 20 * SECOND));
+        assert_eq!((merged.active_persons, merged.events_seen), (3, 15));
+        // The bucket at 0 is older than ten minutes before the latest event: dropped.
+        let kept: Vec<_> = merged.buckets.iter().map(|b| (b.start, b.events, b.by_event["page"])).collect();
+        assert_eq!(kept, [(SPAN, 3, 3), (SPAN + 10 * SECOND, 3, 3)]);
+        assert_eq!(merged.recent.iter().map(|r| r.offset).collect::<Vec<_>>(), [1, 7]);
     }
 }

@@ -1,5 +1,7 @@
-//! Starting and stopping every role of one process: the embedded log, the collector's HTTP
-//! server with the query API beside it, and the lake loader. `serve` and `demo` both use it.
+//! Starting and stopping every role of one process: the event log (embedded, or Kafka), the
+//! collector's HTTP server with the query API beside it, the lake loader (embedded log) and the
+//! stream processor (over the embedded log, or as a Kafka consumer-group member). `serve` and
+//! `demo` both use it.
 
 use anyhow::Context;
 use footfall_collector::{router, Collector, CollectorConfig};
@@ -17,12 +19,15 @@ pub struct RunningServer {
     pub addr: SocketAddr,
     /// The collector (for its metrics).
     pub collector: Arc<Collector>,
-    events: Arc<EmbeddedLog>,
-    dead_letters: Arc<EmbeddedLog>,
+    /// The embedded logs (events, dead letters), or none with Kafka.
+    logs: Option<(Arc<EmbeddedLog>, Arc<EmbeddedLog>)>,
+    /// The Kafka producer, flushed at shutdown.
+    producer: Option<footfall_kafka::KafkaSink>,
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
-    loader: tokio::task::JoinHandle<()>,
+    loader: Option<tokio::task::JoinHandle<()>>,
     processor: tokio::task::JoinHandle<()>,
+    stop_group: Arc<std::sync::atomic::AtomicBool>,
     stop_loader: watch::Sender<bool>,
     sink: Option<tokio::task::JoinHandle<()>>,
     stop_sink: watch::Sender<bool>,
@@ -40,6 +45,8 @@ pub struct ServerOptions {
     pub collector: CollectorConfig,
     /// The embedded log's settings.
     pub log: LogConfig,
+    /// Kafka instead of the embedded log, if set.
+    pub kafka: Option<footfall_kafka::KafkaConfig>,
     /// The lake the loader fills and the API queries.
     pub lake: Lake,
     /// The query API's bearer token, if any.
@@ -92,22 +99,29 @@ pub async fn start(options: ServerOptions) -> anyhow::Result<RunningServer> {
         fallback_to_free_port,
         collector: collector_config,
         log: log_config,
+        kafka,
         lake,
         api_token,
         processor,
         influx,
     } = options;
-    let log_dir = data.join("log");
-    let events = Arc::new(EmbeddedLog::open(&log_dir.join("events"), log_config).context("opening the event log")?);
-    let dead_letters =
-        Arc::new(EmbeddedLog::open(&log_dir.join("dead-letters"), log_config).context("opening the dead-letter log")?);
-    for (name, log) in [("events", &events), ("dead-letters", &dead_letters)] {
-        let recovery = log.recovery();
-        if recovery.truncated_bytes > 0 {
-            tracing::warn!(topic = name, bytes = recovery.truncated_bytes, reason = ?recovery.reason, "recovered from a torn write");
+    let (logs, producer) = match &kafka {
+        Some(config) => {
+            let producer =
+                footfall_kafka::KafkaSink::new(config, &config.topic).context("creating the Kafka producer")?;
+            tracing::info!(brokers = %config.brokers, topic = %config.topic, "event log: Kafka");
+            (None, Some(producer))
         }
-        tracing::info!(topic = name, records = log.end_offset(), "event log open");
-    }
+        None => (Some(open_embedded_logs(&data.join("log"), log_config)?), None),
+    };
+    let (events_sink, dead_letters_sink): (Arc<dyn footfall_log::EventSink>, Arc<dyn footfall_log::EventSink>) =
+        match (&logs, &producer, &kafka) {
+            (Some((events, dead_letters)), _, _) => (Arc::clone(events) as _, Arc::clone(dead_letters) as _),
+            (None, Some(producer), Some(config)) => {
+                (Arc::new(producer.clone()) as _, Arc::new(producer.to_topic(&config.dlq_topic)) as _)
+            }
+            _ => anyhow::bail!("no event log to write to"),
+        };
     let listener = match tokio::net::TcpListener::bind(listen).await {
         Ok(listener) => listener,
         Err(e) if fallback_to_free_port && e.kind() == std::io::ErrorKind::AddrInUse => {
@@ -118,11 +132,7 @@ pub async fn start(options: ServerOptions) -> anyhow::Result<RunningServer> {
     };
     let addr = listener.local_addr().context("reading the bound address")?;
     let collector_config_key = collector_config.write_keys.first().cloned().unwrap_or_default();
-    let collector = Arc::new(Collector::new(
-        collector_config,
-        Arc::clone(&events) as Arc<dyn footfall_log::EventSink>,
-        Arc::clone(&dead_letters) as Arc<dyn footfall_log::EventSink>,
-    ));
+    let collector = Arc::new(Collector::new(collector_config, events_sink, dead_letters_sink));
     let (stop, mut stopped) = watch::channel(false);
     let (live, live_view) = watch::channel(Arc::new(String::from("{}")));
     let (recent, recent_requests) = tokio::sync::mpsc::channel(16);
@@ -147,8 +157,9 @@ pub async fn start(options: ServerOptions) -> anyhow::Result<RunningServer> {
             .await
     });
     let (stop_loader, loader_stopped) = watch::channel(false);
-    let loader =
-        tokio::spawn(run_loader(lake.clone(), Arc::clone(&events), Arc::clone(&dead_letters), loader_stopped.clone()));
+    let loader = logs.as_ref().map(|(events, dead_letters)| {
+        tokio::spawn(run_loader(lake.clone(), Arc::clone(events), Arc::clone(dead_letters), loader_stopped.clone()))
+    });
     let (stop_sink, sink_stopped) = watch::channel(false);
     let sink = match influx {
         Some(options) => {
@@ -160,23 +171,33 @@ pub async fn start(options: ServerOptions) -> anyhow::Result<RunningServer> {
         }
         None => None,
     };
-    let processor = tokio::spawn(run_processor(
-        lake,
-        data.join("processor"),
-        processor,
-        Arc::clone(&events),
-        Channels { live, recent_requests },
-        loader_stopped,
-    ));
+    let channels = Channels { live, recent_requests };
+    let stop_group = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let processor = match (&logs, kafka) {
+        (Some((events, _)), _) => tokio::spawn(run_processor(
+            lake,
+            data.join("processor"),
+            processor,
+            Arc::clone(events),
+            channels,
+            loader_stopped,
+        )),
+        (None, Some(config)) => {
+            let checkpoints = data.join("processor").join("kafka");
+            tokio::spawn(run_group_member(lake, checkpoints, processor, config, channels, Arc::clone(&stop_group)))
+        }
+        (None, None) => anyhow::bail!("no event log to process"),
+    };
     Ok(RunningServer {
         addr,
         collector,
-        events,
-        dead_letters,
+        logs,
+        producer,
         stop,
         task,
         loader,
         processor,
+        stop_group,
         stop_loader,
         sink,
         stop_sink,
@@ -191,22 +212,97 @@ impl RunningServer {
         self.task.await.context("server task")?.context("server")?;
         // Every request is answered now: the loader makes a last pass over all of it, then stops.
         let _ = self.stop_loader.send(true);
-        self.loader.await.context("lake loader task")?;
+        self.stop_group.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(loader) = self.loader {
+            loader.await.context("lake loader task")?;
+        }
         self.processor.await.context("stream processor task")?;
         // The processor's last windows are committed: the sink sends them, then stops.
         let _ = self.stop_sink.send(true);
         if let Some(sink) = self.sink {
             sink.await.context("InfluxDB sink task")?;
         }
-        let (events, dead_letters) = (self.events, self.dead_letters);
+        let (logs, producer) = (self.logs, self.producer);
         tokio::task::spawn_blocking(move || {
-            events.close();
-            dead_letters.close();
+            if let Some((events, dead_letters)) = logs {
+                events.close();
+                dead_letters.close();
+            }
+            if let Some(producer) = producer {
+                if let Err(e) = producer.flush(std::time::Duration::from_secs(30)) {
+                    tracing::warn!(error = %e, "records still unacknowledged by Kafka at stop");
+                }
+            }
         })
         .await
         .context("closing the logs")?;
         Ok(())
     }
+}
+
+/// Opens the events and dead-letter topics of the embedded log under `dir`.
+fn open_embedded_logs(dir: &Path, config: LogConfig) -> anyhow::Result<(Arc<EmbeddedLog>, Arc<EmbeddedLog>)> {
+    let events = Arc::new(EmbeddedLog::open(&dir.join("events"), config).context("opening the event log")?);
+    let dead_letters =
+        Arc::new(EmbeddedLog::open(&dir.join("dead-letters"), config).context("opening the dead-letter log")?);
+    for (name, log) in [("events", &events), ("dead-letters", &dead_letters)] {
+        let recovery = log.recovery();
+        if recovery.truncated_bytes > 0 {
+            tracing::warn!(topic = name, bytes = recovery.truncated_bytes, reason = ?recovery.reason, "recovered from a torn write");
+        }
+        tracing::info!(topic = name, records = log.end_offset(), "event log open");
+    }
+    Ok((events, dead_letters))
+}
+
+/// With Kafka: this process's member of the processors' consumer group, publishing the live view
+/// of its partitions. Closed windows reach the metrics API through the lake only (open ones live
+/// in whichever member owns their partition). A failed member starts again after 5 s from its
+/// partitions' checkpoints.
+async fn run_group_member(
+    lake: Lake,
+    checkpoints: PathBuf,
+    options: ProcessorOptions,
+    kafka: footfall_kafka::KafkaConfig,
+    channels: Channels,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) {
+    let Channels { live, mut recent_requests } = channels;
+    let answers = tokio::spawn(async move {
+        while let Some(reply) = recent_requests.recv().await {
+            let _ = reply.send(Arc::new(RecentWindows { committed: u64::MAX, windows: Vec::new() }));
+        }
+    });
+    let live = Arc::new(live);
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        let mut group = footfall_kafka::GroupOptions::new(kafka.clone(), checkpoints.clone());
+        group.processor = options.config;
+        group.geo = options.geo.clone();
+        group.commit_every = COMMIT_EVERY;
+        let (lake, member_stop, live, runtime) =
+            (lake.clone(), Arc::clone(&stop), Arc::clone(&live), tokio::runtime::Handle::current());
+        let member = tokio::task::spawn_blocking(move || {
+            let mut publish = |snapshot: footfall_processor::live::LiveSnapshot| {
+                if let Ok(text) = serde_json::to_string(&snapshot) {
+                    live.send_replace(Arc::new(text));
+                }
+            };
+            footfall_kafka::group::run_observed(lake, group, runtime, member_stop, &mut publish)
+        })
+        .await;
+        match member {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "the Kafka consumer-group member failed; restarting it in 5 s"),
+            Err(e) => tracing::error!(error = %e, "the Kafka consumer-group member panicked; restarting it in 5 s"),
+        }
+        for _ in 0..50 {
+            if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+    answers.abort();
 }
 
 /// Loads the lake from the logs about once a second (micro-batches), and once more at stop.

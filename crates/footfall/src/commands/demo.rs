@@ -27,6 +27,7 @@ pub async fn run(args: DemoArgs, config: FootfallConfig) -> anyhow::Result<()> {
         fallback_to_free_port: args.listen.is_none(),
         collector,
         log: config.log.to_log_config(),
+        kafka: None,
         lake: config.lake(&data)?,
         api_token: config.api_token(),
         processor: config.processor.options()?,

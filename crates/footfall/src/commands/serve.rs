@@ -9,11 +9,6 @@ use std::net::SocketAddr;
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 
 pub async fn run(args: ServeArgs, config: FootfallConfig) -> anyhow::Result<()> {
-    anyhow::ensure!(
-        config.log.backend == crate::config::LogBackend::Embedded,
-        "`footfall serve` runs every role over the embedded log; with [log] backend = \"kafka\" run \
-         `footfall collect` and `footfall process` (as many of each as wanted)"
-    );
     let mut collector = config.collector.clone();
     if !args.server.write_keys.is_empty() {
         collector.write_keys = args.server.write_keys.clone();
@@ -36,6 +31,7 @@ pub async fn run(args: ServeArgs, config: FootfallConfig) -> anyhow::Result<()> 
         fallback_to_free_port: false,
         collector,
         log: config.log.to_log_config(),
+        kafka: (config.log.backend == crate::config::LogBackend::Kafka).then(|| config.kafka.clone()),
         lake: lake.clone(),
         api_token,
         processor: config.processor.options()?,

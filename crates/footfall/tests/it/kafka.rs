@@ -549,3 +549,52 @@ async fn the_kafka_sink_and_source_keep_keys_order_and_committed_positions() {
     assert_eq!(rest.first().map(|r| r.offset), Some(300));
     assert_eq!(rest.len(), 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_over_kafka_collects_processes_and_shows_the_live_view() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = shared_broker();
+    broker.topic("served", 3);
+    let config = config(dir.path(), broker, "served", "served");
+    let data = dir.path().join("data");
+    let mut server = crate::Server::start(&data, &["--config", config.to_str().expect("utf8")]);
+    let output = footfall()
+        .args(["simulate", "--seed", "21", "--users", "60", "--days", "1", "--end", "2026-11-20T00:00:00Z"])
+        .args(["--to", &server.url, "--write-key", KEY])
+        .output()
+        .expect("simulate");
+    assert!(output.status.success());
+    let report = String::from_utf8_lossy(&output.stderr).into_owned() + &String::from_utf8_lossy(&output.stdout);
+    let sent: u64 = report
+        .split("simulated ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count in {report}"));
+    // The live view: the processor (a group member in this process) has seen every event.
+    let http = client();
+    let mut seen = 0;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while seen < sent {
+        assert!(Instant::now() < deadline, "the live view saw {seen} of {sent} events");
+        let mut response = http.get(format!("{}/api/v1/live", server.url)).send().await.expect("live");
+        assert!(response.status().is_success());
+        let mut text = String::new();
+        while !text.contains("\n\n") {
+            match response.chunk().await.expect("chunk") {
+                Some(bytes) => text.push_str(&String::from_utf8_lossy(&bytes)),
+                None => break,
+            }
+        }
+        let json = text.lines().find_map(|line| line.strip_prefix("data:")).expect("a data line");
+        let snapshot: Value = serde_json::from_str(json.trim()).expect("live JSON");
+        seen = snapshot["events_seen"].as_u64().unwrap_or(0);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert_eq!(seen, sent, "no bots in the simulation: every event is in the live view once");
+    let status = server.stop();
+    assert!(status.success());
+    assert_eq!(count(&data, "SELECT count(*) AS n FROM events"), sent);
+    let partitions = sql(&data, "SELECT count(DISTINCT person_id) AS n FROM events");
+    assert!(partitions[0]["n"].as_u64().unwrap_or(0) > 10);
+}
