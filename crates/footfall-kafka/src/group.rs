@@ -15,6 +15,7 @@
 //! librdkafka calls the rebalance callback from inside `poll`, on the thread that polls; that
 //! thread owns the consumer and runs the jobs' lake work on the given Tokio runtime.
 
+use crate::letters::LetterStream;
 use crate::KafkaSink;
 use crate::{KafkaConfig, KafkaLogError};
 use footfall_lake::processing::ProcessReport;
@@ -89,6 +90,8 @@ pub struct GroupReport {
 #[derive(Default)]
 struct Owned {
     jobs: BTreeMap<i32, ProcessingJob>,
+    /// The dead-letter topic's partitions this member loads into `dead_letters`.
+    letters: BTreeMap<i32, LetterStream>,
     /// Offsets last committed to Kafka, per partition.
     committed: BTreeMap<i32, u64>,
     report: GroupReport,
@@ -107,6 +110,12 @@ struct GroupContext {
 impl GroupContext {
     fn lock(&self) -> MutexGuard<'_, Owned> {
         self.owned.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The dead-letter topic, when it is another topic than the events'.
+    fn dlq(&self) -> Option<&str> {
+        let dlq = self.options.kafka.dlq_topic.as_str();
+        (!dlq.is_empty() && dlq != self.options.kafka.topic).then_some(dlq)
     }
 
     /// The lake progress marker of one partition.
@@ -135,6 +144,14 @@ impl GroupContext {
         let mut owned = self.lock();
         owned.report.rebalances += 1;
         for (topic, partition) in partitions {
+            if Some(topic.as_str()) == self.dlq() {
+                let letters = self.runtime.block_on(LetterStream::open(&self.lake, &topic, partition))?;
+                let next = letters.next_offset();
+                tpl.set_partition_offset(&topic, partition, Offset::Offset(next as i64))?;
+                tracing::info!(topic, partition, offset = next, "dead-letter partition assigned");
+                owned.letters.insert(partition, letters);
+                continue;
+            }
             let job = self.runtime.block_on(self.open_job(partition))?;
             let next = job.next_offset();
             tpl.set_partition_offset(&topic, partition, Offset::Offset(next as i64))?;
@@ -152,10 +169,16 @@ impl GroupContext {
 
     /// Commits, checkpoints and hands back each revoked partition.
     fn revoke(&self, consumer: &BaseConsumer<Self>, tpl: &TopicPartitionList) -> Result<(), KafkaLogError> {
-        let partitions: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
+        let dlq = self.dlq().unwrap_or_default().to_owned();
+        let letter_partitions: Vec<i32> =
+            tpl.elements().iter().filter(|e| e.topic() == dlq).map(|e| e.partition()).collect();
+        let partitions: Vec<i32> = tpl.elements().iter().filter(|e| e.topic() != dlq).map(|e| e.partition()).collect();
         let mut owned = self.lock();
         owned.report.rebalances += 1;
         if consumer.assignment_lost() {
+            for partition in &letter_partitions {
+                owned.letters.remove(partition);
+            }
             // The group moved on without us (session or poll interval expired): another member
             // may own these partitions already, so nothing more is written for them; their
             // next owner resumes from the last checkpoint.
@@ -168,6 +191,14 @@ impl GroupContext {
             consumer.unassign()?;
             return Ok(());
         }
+        let mut loaded = Vec::new();
+        for partition in letter_partitions {
+            if let Some(mut letters) = owned.letters.remove(&partition) {
+                self.runtime.block_on(letters.flush())?;
+                loaded.push((partition, letters.committed_offset()));
+            }
+        }
+        commit_offsets(consumer, &dlq, &loaded)?;
         let mut finished = Vec::new();
         for partition in partitions {
             if let Some(mut job) = owned.jobs.remove(&partition) {
@@ -177,7 +208,7 @@ impl GroupContext {
                 tracing::info!(partition, offset = job.checkpointed_offset(), "partition revoked; checkpointed");
             }
         }
-        let result = commit_offsets(consumer, &self.options.kafka.topic, &mut owned, &finished);
+        let result = commit_offsets(consumer, &self.options.kafka.topic, &finished);
         for (partition, _) in &finished {
             owned.committed.remove(partition);
         }
@@ -206,11 +237,10 @@ impl ConsumerContext for GroupContext {
     }
 }
 
-/// Commits `offsets` (partition, next offset) to Kafka, synchronously, and remembers them.
+/// Commits `offsets` (partition, next offset) of `topic` to Kafka, synchronously.
 fn commit_offsets(
     consumer: &BaseConsumer<GroupContext>,
     topic: &str,
-    owned: &mut Owned,
     offsets: &[(i32, u64)],
 ) -> Result<(), KafkaLogError> {
     if offsets.is_empty() {
@@ -221,9 +251,6 @@ fn commit_offsets(
         tpl.add_partition_offset(topic, *partition, Offset::Offset(*offset as i64))?;
     }
     consumer.commit(&tpl, CommitMode::Sync)?;
-    for (partition, offset) in offsets {
-        owned.committed.insert(*partition, *offset);
-    }
     Ok(())
 }
 
@@ -265,6 +292,20 @@ fn dead_letters_for(
 async fn dead_letter(sink: &KafkaSink, letters: Vec<Record>) -> Result<(), String> {
     let pending = sink.append(letters).map_err(|e| e.to_string())?;
     pending.await.map(|_| ()).map_err(|e| e.to_string())
+}
+
+/// Loads every dead-letter partition's queued records; returns (partition, next offset) of
+/// those that moved.
+fn flush_letters(runtime: &Handle, owned: &mut Owned) -> Result<Vec<(i32, u64)>, KafkaLogError> {
+    let mut loaded = Vec::new();
+    for (partition, letters) in owned.letters.iter_mut() {
+        let before = letters.committed_offset();
+        runtime.block_on(letters.flush())?;
+        if letters.committed_offset() > before {
+            loaded.push((*partition, letters.committed_offset()));
+        }
+    }
+    Ok(loaded)
 }
 
 fn add(total: &mut ProcessReport, report: &ProcessReport) {
@@ -310,9 +351,14 @@ pub fn run_observed(
         owned: Arc::clone(&owned),
     };
     let consumer: BaseConsumer<GroupContext> = options.kafka.consumer_config().create_with_context(context)?;
-    consumer.subscribe(&[options.kafka.topic.as_str()])?;
     let topic = options.kafka.topic.clone();
+    let dlq = consumer.context().dlq().map(str::to_owned);
+    let mut topics = vec![topic.as_str()];
+    topics.extend(dlq.as_deref());
+    consumer.subscribe(&topics)?;
     let mut batch: BTreeMap<i32, Vec<StoredRecord>> = BTreeMap::new();
+    let mut letters_batch: BTreeMap<i32, Vec<StoredRecord>> = BTreeMap::new();
+    let mut last_letters_flush = Instant::now();
     let lock = || owned.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let mut last_error_log = Instant::now() - Duration::from_secs(60);
     let mut last_record: Option<Instant> = None;
@@ -331,7 +377,8 @@ pub fn run_observed(
                         key: message.key().unwrap_or_default().to_vec(),
                         value: message.payload().unwrap_or_default().to_vec(),
                     };
-                    batch.entry(message.partition()).or_default().push(record);
+                    let into = if message.topic() == topic { &mut batch } else { &mut letters_batch };
+                    into.entry(message.partition()).or_default().push(record);
                     taken += 1;
                 }
                 Some(Err(e)) => {
@@ -389,12 +436,26 @@ pub fn run_observed(
             }
         }
         batch.clear();
+        for (partition, letters) in owned.letters.iter_mut() {
+            letters.push(letters_batch.remove(partition).unwrap_or_default());
+        }
+        letters_batch.clear();
+        if last_letters_flush.elapsed() >= options.commit_every {
+            last_letters_flush = Instant::now();
+            let loaded = flush_letters(&runtime, owned)?;
+            if let Some(dlq) = &dlq {
+                if let Err(e) = commit_offsets(&consumer, dlq, &loaded) {
+                    tracing::warn!(error = %e, "committing dead-letter offsets to Kafka failed; retrying later");
+                }
+            }
+        }
         if taken > 0 {
             live(LiveSnapshot::merge(owned.jobs.values_mut().map(ProcessingJob::live_snapshot).collect()));
         }
-        if let Err(e) = commit_offsets(&consumer, &topic, owned, &to_commit) {
+        match commit_offsets(&consumer, &topic, &to_commit) {
+            Ok(()) => owned.committed.extend(to_commit),
             // Retried after the next checkpoint; the checkpoint, not Kafka, says where to resume.
-            tracing::warn!(error = %e, "committing offsets to Kafka failed; retrying later");
+            Err(e) => tracing::warn!(error = %e, "committing offsets to Kafka failed; retrying later"),
         }
     }
     // Stop: commit and checkpoint every partition, commit the offsets, leave the group.
@@ -406,10 +467,17 @@ pub fn run_observed(
         add(&mut owned.report.processed, &report);
         finished.push((*partition, job.checkpointed_offset()));
     }
-    if let Err(e) = commit_offsets(&consumer, &topic, owned, &finished) {
+    if let Err(e) = commit_offsets(&consumer, &topic, &finished) {
         tracing::warn!(error = %e, "committing offsets to Kafka at stop failed; the checkpoints hold them");
     }
+    let loaded = flush_letters(&runtime, owned)?;
+    if let Some(dlq) = &dlq {
+        if let Err(e) = commit_offsets(&consumer, dlq, &loaded) {
+            tracing::warn!(error = %e, "committing dead-letter offsets to Kafka at stop failed; the lake holds them");
+        }
+    }
     owned.jobs.clear();
+    owned.letters.clear();
     let report = owned.report.clone();
     drop(guard);
     consumer.unsubscribe();

@@ -12,6 +12,7 @@
 pub mod config;
 pub mod error;
 pub mod group;
+mod letters;
 pub mod sink;
 pub mod source;
 

@@ -437,8 +437,8 @@ async fn a_broker_stopped_for_twenty_seconds_loses_no_acknowledged_event() {
     assert_eq!(stored, acknowledged, "every acknowledged event, and only those");
 }
 
-#[test]
-fn segment_json_produced_by_kcat_is_processed_like_collector_traffic() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn segment_json_produced_by_kcat_is_processed_like_collector_traffic() {
     let dir = tempfile::tempdir().expect("tempdir");
     let broker = shared_broker();
     // The same messages: through the collector into one topic, with kcat into another.
@@ -453,6 +453,15 @@ fn segment_json_produced_by_kcat_is_processed_like_collector_traffic() {
     let via_collector = config(dir.path(), broker, "via-collector", "via-collector");
     let (mut collector, url) = Role::collector(&via_collector, dir.path());
     simulate(&url, "3", "40", "1");
+    // One message the collector refuses (no userId or anonymousId): a dead letter with its reason.
+    let refused = client()
+        .post(format!("{url}/v1/track"))
+        .basic_auth(KEY, Some(""))
+        .json(&serde_json::json!({"event": "Anonymous nobody"}))
+        .send()
+        .await
+        .expect("track");
+    assert_eq!(refused.status().as_u16(), 400);
     collector.stop();
     let via_kcat = config(dir.path(), broker, "via-kcat", "via-kcat");
     // key<TAB>value lines: the person key as the collector keys them, then a record that is
@@ -479,6 +488,9 @@ fn segment_json_produced_by_kcat_is_processed_like_collector_traffic() {
     process_once(&via_kcat, &b);
     let lines = text.lines().count() as u64;
     assert_eq!(count(&b, "SELECT count(*) AS n FROM events"), lines);
+    let refused = sql(&a, "SELECT reason_code, payload FROM dead_letters");
+    assert_eq!(refused.len(), 1, "the collector's dead letter reaches the lake: {refused:?}");
+    assert!(refused[0]["payload"].as_str().is_some_and(|p| p.contains("Anonymous nobody")), "{refused:?}");
     // Receipt times differ (the collector stamps its own; kcat's records carry kcat's).
     assert_same_tables(&tables(&a, &["received_at"]), &tables(&b, &["received_at"]), "collector vs kcat");
     // The bad record is dead-lettered with its reason, not dropped.
@@ -494,6 +506,11 @@ fn segment_json_produced_by_kcat_is_processed_like_collector_traffic() {
     assert_eq!(letters[0]["reasonCode"], "unreadable_record");
     assert!(letters[0]["payload"].as_str().is_some_and(|p| p.contains("No identity")), "{letters:?}");
     assert!(letters[0]["reason"].as_str().is_some_and(|r| !r.is_empty()));
+    // … and loaded from the dead-letter topic into the lake, like the collector's.
+    let stored = sql(&b, "SELECT reason_code, endpoint, payload FROM dead_letters");
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    assert_eq!(stored[0]["reason_code"], "unreadable_record");
+    assert!(stored[0]["endpoint"].as_str().is_some_and(|e| e.starts_with("kafka://via-kcat/")), "{stored:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,0 +1,60 @@
+//! The dead-letter topic's partitions loaded into the lake's `dead_letters` table (what the
+//! dashboard's data-quality page and `footfall sql` read), exactly once: each commit records
+//! the partition's next offset as a Delta `txn` (`footfall-loader/kafka/TOPIC/PARTITION`), and
+//! a partition resumes from there.
+
+use footfall_lake::{schema, DeadLettersBuilder, Lake, LakeError, LakeTable, TableRows};
+use footfall_log::StoredRecord;
+
+/// One dead-letter partition on its way into `dead_letters`.
+#[derive(Debug)]
+pub(crate) struct LetterStream {
+    table: LakeTable,
+    app_id: String,
+    /// The offset the table holds every record before.
+    committed: u64,
+    pending: Vec<StoredRecord>,
+}
+
+impl LetterStream {
+    /// Opens `dead_letters` (creating it) and reads how far this partition is loaded.
+    pub(crate) async fn open(lake: &Lake, topic: &str, partition: i32) -> Result<Self, LakeError> {
+        let table = LakeTable::open(lake, schema::DEAD_LETTERS, schema::dead_letters(), &[]).await?;
+        let app_id = format!("footfall-loader/kafka/{topic}/{partition}");
+        let committed = table.committed_version(&app_id).await?.map_or(0, |v| v.max(0) as u64);
+        Ok(Self { table, app_id, committed, pending: Vec::new() })
+    }
+
+    /// The next offset to read: after what is loaded and what is pending.
+    pub(crate) fn next_offset(&self) -> u64 {
+        self.pending.last().map_or(self.committed, |r| r.offset + 1)
+    }
+
+    /// The offset every record before which is in the table.
+    pub(crate) fn committed_offset(&self) -> u64 {
+        self.committed
+    }
+
+    /// Queues records (those already loaded or queued are skipped).
+    pub(crate) fn push(&mut self, records: Vec<StoredRecord>) {
+        let next = self.next_offset();
+        self.pending.extend(records.into_iter().filter(|r| r.offset >= next));
+    }
+
+    /// Appends what is queued in one commit; returns rows written. A record that is not a
+    /// dead letter is left out (and logged): the topic keeps it.
+    pub(crate) async fn flush(&mut self) -> Result<usize, LakeError> {
+        let Some(end) = self.pending.last().map(|r| r.offset + 1) else { return Ok(0) };
+        let mut rows = DeadLettersBuilder::default();
+        for record in &self.pending {
+            if let Err(error) = rows.push(record) {
+                tracing::warn!(offset = record.offset, %error, "left a dead-letter record out of the lake");
+            }
+        }
+        let written = rows.len();
+        self.table.append(rows.finish()?, &self.app_id, end as i64).await?;
+        self.committed = end;
+        self.pending.clear();
+        Ok(written)
+    }
+}
