@@ -275,6 +275,23 @@ fn the_same_input_through_kafka_and_the_embedded_log_gives_identical_tables() {
     assert!(a["events"].len() > 1000, "the simulation produced {} events", a["events"].len());
     assert!(!a["sessions"].is_empty() && !a["metrics_1m"].is_empty());
     assert_same_tables(&a, &b, "embedded vs Kafka");
+    // The role commands over the embedded log: `footfall collect`, then `footfall process`.
+    let roles = dir.path().join("roles");
+    let embedded_config = dir.path().join("embedded.toml");
+    std::fs::write(&embedded_config, "[log]\nbackend = \"embedded\"\n").expect("config");
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut collector = Role::spawn(
+        &embedded_config,
+        &["collect", "--data", roles.to_str().expect("utf8"), "--listen", &listen, "--write-key", KEY],
+        dir.path().join("collect-embedded.log"),
+    );
+    wait_until(30, "the embedded collector to listen", || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
+    simulate(&format!("http://{listen}"), "7", "120", "2");
+    collector.stop();
+    let output = footfall().args(["process", "--once", "--data"]).arg(&roles).output().expect("process");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_same_tables(&a, &tables(&roles, &["received_at"]), "serve vs collect + process");
 }
 
 #[test]
@@ -285,13 +302,16 @@ fn two_processors_split_six_partitions_and_one_takes_over_when_the_other_is_kill
     broker.topic(topic, 6);
     let config = config(dir.path(), broker, topic, "pair");
     let reference_config = config_with_group(dir.path(), &config, "single");
+    // Two collectors producing to the same topic.
     let (mut collector, url) = Role::collector(&config, dir.path());
+    let (mut other_collector, other_url) = Role::collector(&config, dir.path());
     simulate(&url, "11", "300", "2");
 
     // Two members over one lake and checkpoint directory: each gets partitions.
     let shared = dir.path().join("shared");
     let mut first = Role::processor(&config, &shared, "first");
-    std::thread::sleep(Duration::from_secs(2));
+    wait_until(60, "the first member to own every partition", || first.partitions().len() == 6);
+    std::thread::sleep(Duration::from_secs(1));
     let second = Role::processor(&config, &shared, "second");
     wait_until(60, "both members to own partitions", || {
         let (a, b) = (first.partitions(), second.partitions());
@@ -299,12 +319,13 @@ fn two_processors_split_six_partitions_and_one_takes_over_when_the_other_is_kill
     });
     let before_kill = count(&shared, "SELECT count(*) AS n FROM events");
     // More traffic, then the first member dies mid-run.
-    simulate(&url, "12", "300", "1");
+    simulate(&other_url, "12", "300", "1");
     std::thread::sleep(Duration::from_millis(1500));
     let killed = first.partitions();
     first.kill_hard();
     wait_until(60, "the second member to take over every partition", || second.partitions().len() == 6);
     collector.stop();
+    other_collector.stop();
 
     // The reference: one member, its own group and lake, everything in one go.
     let single = dir.path().join("single");
@@ -317,6 +338,9 @@ fn two_processors_split_six_partitions_and_one_takes_over_when_the_other_is_kill
     second.stop();
     assert!(before_kill > 0, "the pair processed nothing before the kill");
     assert!(!killed.is_empty());
+    // The first member had all six partitions alone, then handed some over when the second
+    // joined: committed and checkpointed before the handover.
+    assert!(first.output().contains("partition revoked; checkpointed"), "{}", first.output());
     let takeover = second.output();
     for partition in &killed {
         assert!(
