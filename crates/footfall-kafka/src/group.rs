@@ -355,6 +355,10 @@ pub fn run_observed(
     let dlq = consumer.context().dlq().map(str::to_owned);
     let mut topics = vec![topic.as_str()];
     topics.extend(dlq.as_deref());
+    for name in &topics {
+        let metadata = consumer.fetch_metadata(Some(name), Duration::from_secs(10));
+        crate::topics::check(metadata, name, &options.kafka.brokers)?;
+    }
     consumer.subscribe(&topics)?;
     let mut batch: BTreeMap<i32, Vec<StoredRecord>> = BTreeMap::new();
     let mut letters_batch: BTreeMap<i32, Vec<StoredRecord>> = BTreeMap::new();

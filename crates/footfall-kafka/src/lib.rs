@@ -15,6 +15,7 @@ pub mod group;
 mod letters;
 pub mod sink;
 pub mod source;
+pub mod topics;
 
 pub use config::KafkaConfig;
 pub use error::KafkaLogError;

@@ -38,6 +38,12 @@ impl KafkaSink {
         &self.topic
     }
 
+    /// Checks that this sink's topic exists (asking the brokers for up to `timeout`).
+    pub fn check_topic(&self, brokers: &str, timeout: Duration) -> Result<(), crate::KafkaLogError> {
+        let metadata = self.producer.client().fetch_metadata(Some(&self.topic), timeout);
+        crate::topics::check(metadata, &self.topic, brokers)
+    }
+
     /// Waits up to `timeout` for every queued record to be acknowledged (at shutdown).
     pub fn flush(&self, timeout: Duration) -> Result<(), crate::KafkaLogError> {
         Ok(self.producer.flush(timeout)?)

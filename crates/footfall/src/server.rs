@@ -109,6 +109,12 @@ pub async fn start(options: ServerOptions) -> anyhow::Result<RunningServer> {
         Some(config) => {
             let producer =
                 footfall_kafka::KafkaSink::new(config, &config.topic).context("creating the Kafka producer")?;
+            for sink in [producer.clone(), producer.to_topic(&config.dlq_topic)] {
+                let brokers = config.brokers.clone();
+                tokio::task::spawn_blocking(move || sink.check_topic(&brokers, std::time::Duration::from_secs(10)))
+                    .await
+                    .context("checking the topics")??;
+            }
             tracing::info!(brokers = %config.brokers, topic = %config.topic, "event log: Kafka");
             (None, Some(producer))
         }

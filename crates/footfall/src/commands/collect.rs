@@ -7,6 +7,7 @@ use footfall_collector::{router, Collector};
 use footfall_log::{EmbeddedLog, EventSink};
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// What releases the sinks at stop (flushes the producer, or closes the embedded logs).
 type Close = Box<dyn FnOnce() + Send>;
@@ -31,6 +32,12 @@ pub async fn run(args: CollectArgs, config: &FootfallConfig) -> anyhow::Result<(
             let kafka = &config.kafka;
             let events = footfall_kafka::KafkaSink::new(kafka, &kafka.topic).context("creating the Kafka producer")?;
             let dead = events.to_topic(&kafka.dlq_topic);
+            for sink in [events.clone(), dead.clone()] {
+                let brokers = kafka.brokers.clone();
+                tokio::task::spawn_blocking(move || sink.check_topic(&brokers, Duration::from_secs(10)))
+                    .await
+                    .context("checking the topics")??;
+            }
             eprintln!("collector → Kafka {} (topic {}, dead letters {})", kafka.brokers, kafka.topic, kafka.dlq_topic);
             let flushing = events.clone();
             let close = Box::new(move || {

@@ -639,3 +639,26 @@ async fn serve_over_kafka_collects_processes_and_shows_the_live_view() {
     let partitions = sql(&data, "SELECT count(DISTINCT person_id) AS n FROM events");
     assert!(partitions[0]["n"].as_u64().unwrap_or(0) > 10);
 }
+
+#[test]
+fn a_missing_topic_is_a_clear_error_at_start() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = shared_broker();
+    let config = dir.path().join("missing.toml");
+    let text =
+        format!("[log]\nbackend = \"kafka\"\n[kafka]\nbrokers = \"{}\"\ntopic = \"no-such-topic\"\n", broker.brokers());
+    std::fs::write(&config, text).expect("config");
+    for args in [&["collect", "--listen", "127.0.0.1:0", "--write-key", KEY][..], &["process", "--once"][..]] {
+        let output = footfall()
+            .arg("--config")
+            .arg(&config)
+            .args(args)
+            .arg("--data")
+            .arg(dir.path().join("data"))
+            .output()
+            .expect("run footfall");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{args:?} started without its topic");
+        assert!(stderr.contains("topic `no-such-topic` does not exist"), "{args:?}: {stderr}");
+    }
+}
