@@ -8,6 +8,11 @@
 #   scripts/kafka.sh topic DIR NAME PARTITIONS    creates a topic (replication 1) on that broker
 #   scripts/kafka.sh tool CLASS [ARGS...]         runs a Kafka tool, e.g. org.apache.kafka.tools.ProducerPerformance
 #
+# With FOOTFALL_KAFKA_PARENT_PID set, the broker is stopped when that process exits.
+# With FOOTFALL_KAFKA_SASL_PORT set, start also opens a SASL_PLAINTEXT listener on that port
+# with the PLAIN mechanism and one user, footfall / footfall-secret (to test that security
+# settings pass through to librdkafka).
+#
 # The jars come from deploy/kafka/pom.xml through Maven, into $FOOTFALL_KAFKA_JARS (default
 # ~/.cache/footfall-kafka/jars-VERSION) with Maven's own cache in ~/.cache/footfall-kafka/m2, so
 # CI can keep both. Each start has its own directory and port, so tests can run brokers side by
@@ -77,15 +82,22 @@ start() {
     cport=$(sed -n 's/^controller\.quorum\.bootstrap\.servers=127\.0\.0\.1://p' "$dir/server.properties")
   fi
   [ -n "$cport" ] || cport=$(free_port "$port")
+  local sasl_port=${FOOTFALL_KAFKA_SASL_PORT:-} listeners advertised protocols
+  listeners="PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport"
+  protocols="PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"
+  if [ -n "$sasl_port" ]; then
+    listeners="$listeners,SASL_PLAINTEXT://127.0.0.1:$sasl_port"
+    protocols="$protocols,SASL_PLAINTEXT:SASL_PLAINTEXT"
+  fi
   cat >"$dir/server.properties" <<CONF
 process.roles=broker,controller
 node.id=1
 controller.quorum.bootstrap.servers=127.0.0.1:$cport
-listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
-advertised.listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
+listeners=$listeners
+advertised.listeners=$listeners
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listener.security.protocol.map=$protocols
 log.dirs=$dir/data
 num.partitions=1
 offsets.topic.replication.factor=1
@@ -96,6 +108,12 @@ share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
 auto.create.topics.enable=false
 CONF
+  if [ -n "$sasl_port" ]; then
+    cat >>"$dir/server.properties" <<CONF
+sasl.enabled.mechanisms=PLAIN
+listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_footfall="footfall-secret";
+CONF
+  fi
   echo "$port" >"$dir/kafka.port"
   if [ ! -f "$dir/data/meta.properties" ]; then
     # A random cluster id (16 bytes, URL-safe base64, as Kafka's own) and this node as the
@@ -114,6 +132,13 @@ CONF
     -cp "$JARS/*" kafka.Kafka "$dir/server.properties" </dev/null >"$dir/kafka.log" 2>&1 &
   pid=$!
   echo "$pid" >"$dir/kafka.pid"
+  # Tests pass their pid: the broker then goes when they do, even if they never call stop.
+  if [ -n "${FOOTFALL_KAFKA_PARENT_PID:-}" ]; then
+    (
+      while kill -0 "$FOOTFALL_KAFKA_PARENT_PID" 2>/dev/null && kill -0 "$pid" 2>/dev/null; do sleep 1; done
+      kill "$pid" 2>/dev/null
+    ) </dev/null >/dev/null 2>&1 &
+  fi
   # The broker logs this once it has caught up with the metadata and been let in (unfenced).
   for _ in $(seq 1 600); do
     if grep -q 'Kafka Server started' "$dir/kafka.log" && (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then

@@ -101,6 +101,7 @@ struct Owned {
 /// The consumer's context: opens and closes partitions' jobs at rebalances.
 struct GroupContext {
     options: GroupOptions,
+    refused: crate::topics::RefusedConnections,
     dead_letters: KafkaSink,
     lake: Lake,
     runtime: Handle,
@@ -218,7 +219,12 @@ impl GroupContext {
     }
 }
 
-impl ClientContext for GroupContext {}
+impl ClientContext for GroupContext {
+    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
+        self.refused.observe(&error, reason);
+        tracing::error!(%error, reason, "librdkafka");
+    }
+}
 
 impl ConsumerContext for GroupContext {
     fn rebalance(&self, consumer: &BaseConsumer<Self>, err: RDKafkaRespErr, tpl: &mut TopicPartitionList) {
@@ -345,6 +351,7 @@ pub fn run_observed(
     let dead_letters = KafkaSink::new(&options.kafka, &options.kafka.dlq_topic)?;
     let context = GroupContext {
         options: options.clone(),
+        refused: crate::topics::RefusedConnections::default(),
         dead_letters,
         lake,
         runtime: runtime.clone(),
@@ -357,7 +364,7 @@ pub fn run_observed(
     topics.extend(dlq.as_deref());
     for name in &topics {
         let metadata = consumer.fetch_metadata(Some(name), Duration::from_secs(10));
-        crate::topics::check(metadata, name, &options.kafka.brokers)?;
+        crate::topics::check(metadata, &consumer.context().refused, name, &options.kafka.brokers)?;
     }
     consumer.subscribe(&topics)?;
     let mut batch: BTreeMap<i32, Vec<StoredRecord>> = BTreeMap::new();

@@ -1,6 +1,7 @@
 //! The collector's side: records produced to a topic, keyed by the person key; an append is
 //! acknowledged once the brokers acknowledge every record of it (`acks=all`).
 
+use crate::topics::{RefusedConnections, WatchingContext};
 use footfall_log::{AppendAck, AppendError, EventSink, LogError, PendingAppend, Record};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
@@ -9,7 +10,8 @@ use std::time::Duration;
 /// A topic as an [`EventSink`].
 #[derive(Clone)]
 pub struct KafkaSink {
-    producer: FutureProducer,
+    producer: FutureProducer<WatchingContext>,
+    refused: RefusedConnections,
     topic: String,
 }
 
@@ -24,13 +26,15 @@ impl KafkaSink {
     /// can share its producer through [`Self::to_topic`].
     pub fn new(config: &crate::KafkaConfig, topic: &str) -> Result<Self, crate::KafkaLogError> {
         config.validate()?;
-        let producer: FutureProducer = config.producer_config().create()?;
-        Ok(Self { producer, topic: topic.to_owned() })
+        let refused = RefusedConnections::default();
+        let context = WatchingContext { refused: refused.clone() };
+        let producer: FutureProducer<WatchingContext> = config.producer_config().create_with_context(context)?;
+        Ok(Self { producer, refused, topic: topic.to_owned() })
     }
 
     /// A sink of `topic` on the same producer.
     pub fn to_topic(&self, topic: &str) -> Self {
-        Self { producer: self.producer.clone(), topic: topic.to_owned() }
+        Self { producer: self.producer.clone(), refused: self.refused.clone(), topic: topic.to_owned() }
     }
 
     /// The topic written to.
@@ -41,7 +45,7 @@ impl KafkaSink {
     /// Checks that this sink's topic exists (asking the brokers for up to `timeout`).
     pub fn check_topic(&self, brokers: &str, timeout: Duration) -> Result<(), crate::KafkaLogError> {
         let metadata = self.producer.client().fetch_metadata(Some(&self.topic), timeout);
-        crate::topics::check(metadata, &self.topic, brokers)
+        crate::topics::check(metadata, &self.refused, &self.topic, brokers)
     }
 
     /// Waits up to `timeout` for every queued record to be acknowledged (at shutdown).

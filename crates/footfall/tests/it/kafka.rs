@@ -33,6 +33,23 @@ impl Broker {
         broker
     }
 
+    /// A broker with a SASL_PLAINTEXT listener (PLAIN, user footfall / footfall-secret) on
+    /// `sasl_port` besides its plaintext one.
+    fn start_with_sasl(dir: &Path, sasl_port: u16) -> Self {
+        let broker = Self { dir: dir.to_path_buf(), port: free_port() };
+        let status = Command::new("bash")
+            .arg(script())
+            .arg("start")
+            .arg(&broker.dir)
+            .arg(broker.port.to_string())
+            .env("FOOTFALL_KAFKA_SASL_PORT", sasl_port.to_string())
+            .env("FOOTFALL_KAFKA_PARENT_PID", std::process::id().to_string())
+            .status()
+            .expect("run scripts/kafka.sh");
+        assert!(status.success(), "the Kafka broker did not start");
+        broker
+    }
+
     /// Starts (again) over the same data and port.
     fn resume(&self) {
         let status = Command::new("bash")
@@ -40,6 +57,7 @@ impl Broker {
             .arg("start")
             .arg(&self.dir)
             .arg(self.port.to_string())
+            .env("FOOTFALL_KAFKA_PARENT_PID", std::process::id().to_string())
             .status()
             .expect("run scripts/kafka.sh");
         assert!(status.success(), "the Kafka broker did not start");
@@ -661,4 +679,64 @@ fn a_missing_topic_is_a_clear_error_at_start() {
         assert!(!output.status.success(), "{args:?} started without its topic");
         assert!(stderr.contains("topic `no-such-topic` does not exist"), "{args:?}: {stderr}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sasl_settings_pass_through_to_a_secured_broker() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sasl_port = free_port();
+    let broker = Broker::start_with_sasl(&dir.path().join("kafka"), sasl_port);
+    broker.topic("secured", 2);
+    broker.topic("secured.dlq", 1);
+    let config_with = |password: &str| {
+        let path = dir.path().join(format!("sasl-{password}.toml"));
+        let text = format!(
+            "[log]\nbackend = \"kafka\"\n[kafka]\nbrokers = \"127.0.0.1:{sasl_port}\"\ntopic = \"secured\"\n\
+             dlq_topic = \"secured.dlq\"\ngroup = \"secured\"\n[kafka.properties]\n\"security.protocol\" = \"SASL_PLAINTEXT\"\n\
+             \"sasl.mechanism\" = \"PLAIN\"\n\"sasl.username\" = \"footfall\"\n\"sasl.password\" = \"{password}\"\n"
+        );
+        std::fs::write(&path, text).expect("config");
+        path
+    };
+    // The right password: events go through the secured listener both ways.
+    let good = config_with("footfall-secret");
+    let (mut collector, url) = Role::collector(&good, dir.path());
+    simulate(&url, "4", "30", "1");
+    collector.stop();
+    let data = dir.path().join("data");
+    process_once(&good, &data);
+    let messages = footfall()
+        .args([
+            "simulate",
+            "--seed",
+            "4",
+            "--users",
+            "30",
+            "--days",
+            "1",
+            "--end",
+            "2026-11-20T00:00:00Z",
+            "--out",
+            "-",
+        ])
+        .output()
+        .expect("simulate");
+    let sent = String::from_utf8_lossy(&messages.stdout).lines().count() as u64;
+    assert!(sent > 50);
+    assert_eq!(count(&data, "SELECT count(*) AS n FROM events"), sent);
+    // A wrong password is refused at start, with the broker's reason.
+    let bad = config_with("wrong");
+    let mut refused =
+        Role::spawn(&bad, &["collect", "--listen", "127.0.0.1:0", "--write-key", KEY], dir.path().join("refused.log"));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = refused.child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "a collector with a wrong password kept running: {}", refused.output());
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let stderr = refused.output();
+    assert!(!status.success(), "a collector started with a wrong password");
+    assert!(stderr.contains("refused the connection") && stderr.contains("uthentication"), "{stderr}");
 }
