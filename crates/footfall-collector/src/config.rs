@@ -16,6 +16,10 @@ pub struct CollectorConfig {
     /// Longest wait for the log to make a request durable before answering 503.
     #[serde(with = "secs")]
     pub ack_timeout: Duration,
+    /// Key records by device (`anonymousId`, else `userId`) rather than by person: set from
+    /// `[kafka] key`, not read from `[collector]`.
+    #[serde(skip)]
+    pub key_by_device: bool,
 }
 
 impl Default for CollectorConfig {
@@ -25,6 +29,7 @@ impl Default for CollectorConfig {
             max_concurrent_requests: 512,
             retry_after_secs: 1,
             ack_timeout: Duration::from_secs(10),
+            key_by_device: false,
         }
     }
 }

@@ -19,6 +19,8 @@ pub struct RequestInfo<'s> {
     pub received_at_ms: i64,
     /// The sender's IP, stamped as `context.ip` when a message has none.
     pub ip: Option<&'s str>,
+    /// Key records by device (`anonymousId`, else `userId`) instead of by person.
+    pub key_by_device: bool,
 }
 
 /// A message of a batch that was refused.
@@ -75,7 +77,7 @@ pub fn ingest_single(text: &str, kind: MessageType, info: &RequestInfo<'_>) -> I
         Ok(normalized) => {
             out.accepted_by_type[type_index(kind)] += 1;
             out.records.push(Record {
-                key: normalized.key.into_bytes(),
+                key: if info.key_by_device { normalized.device_key } else { normalized.key }.into_bytes(),
                 value: normalized.json,
                 timestamp_ms: info.received_at_ms,
             });
@@ -156,7 +158,7 @@ pub fn ingest_batch(text: &str, is_import: bool, info: &RequestInfo<'_>) -> Inge
             Ok((kind, normalized)) => {
                 out.accepted_by_type[type_index(kind)] += 1;
                 out.records.push(Record {
-                    key: normalized.key.into_bytes(),
+                    key: if info.key_by_device { normalized.device_key } else { normalized.key }.into_bytes(),
                     value: normalized.json,
                     timestamp_ms: info.received_at_ms,
                 });
@@ -205,7 +207,20 @@ mod tests {
             received_at: "2026-11-25T10:00:00.000Z",
             received_at_ms: 1,
             ip: Some("10.1.2.3"),
+            key_by_device: false,
         }
+    }
+
+    #[test]
+    fn records_are_keyed_by_person_or_by_device() {
+        let body = r#"{"batch":[{"type":"track","event":"E","userId":"u1","anonymousId":"a1"},
+            {"type":"page","anonymousId":"a2"},{"type":"identify","userId":"u3"}]}"#;
+        let keys = |key_by_device| {
+            let info = RequestInfo { key_by_device, ..info() };
+            ingest_batch(body, false, &info).records.into_iter().map(|r| r.key).collect::<Vec<_>>()
+        };
+        assert_eq!(keys(false), [b"u1".to_vec(), b"a2".to_vec(), b"u3".to_vec()]);
+        assert_eq!(keys(true), [b"a1".to_vec(), b"a2".to_vec(), b"u3".to_vec()]);
     }
 
     #[test]

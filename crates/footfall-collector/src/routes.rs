@@ -90,6 +90,7 @@ impl Collector {
             received_at: &received_at,
             received_at_ms: received.timestamp_millis(),
             ip: ip.as_deref(),
+            key_by_device: self.config.key_by_device,
         };
         let raw = read_body(body, &parts.headers).await?;
         let decoded = if is_gzip(&parts.headers) {

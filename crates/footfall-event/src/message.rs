@@ -106,6 +106,12 @@ impl Validated<'_> {
     pub fn person_key(&self) -> &str {
         self.user_id.as_deref().or(self.anonymous_id.as_deref()).unwrap_or_default()
     }
+
+    /// The key that keeps one device's events together: `anonymousId`, else `userId` (what
+    /// sessions are kept per).
+    pub fn device_key(&self) -> &str {
+        self.anonymous_id.as_deref().or(self.user_id.as_deref()).unwrap_or_default()
+    }
 }
 
 /// What the server adds to every message of one request.
@@ -126,8 +132,11 @@ pub struct Stamp<'s> {
 pub struct Normalized {
     /// The JSON document stored in the log.
     pub json: Vec<u8>,
-    /// The person key (`userId`, else `anonymousId`), the log's partition key.
+    /// The person key (`userId`, else `anonymousId`), the log's partition key by default.
     pub key: String,
+    /// The device key (`anonymousId`, else `userId`), the partition key that keeps sessions
+    /// whole.
+    pub device_key: String,
     /// The message's `messageId` (generated when the client sent none).
     pub message_id: String,
 }
@@ -295,7 +304,12 @@ impl<'a> Message<'a> {
         member(&mut out, &Cow::Borrowed("receivedAt"));
         write_str(&mut out, stamp.received_at);
         out.push(b'}');
-        Normalized { json: out, key: valid.person_key().to_owned(), message_id }
+        Normalized {
+            json: out,
+            key: valid.person_key().to_owned(),
+            device_key: valid.device_key().to_owned(),
+            message_id,
+        }
     }
 
     fn string(&self, field: &'static str) -> Result<Option<Cow<'a, str>>, ValidationError> {

@@ -17,7 +17,7 @@ pub mod sink;
 pub mod source;
 pub mod topics;
 
-pub use config::KafkaConfig;
+pub use config::{KafkaConfig, PartitionKey};
 pub use error::KafkaLogError;
 pub use group::{GroupOptions, GroupReport};
 pub use sink::KafkaSink;

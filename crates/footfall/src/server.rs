@@ -105,6 +105,8 @@ pub async fn start(options: ServerOptions) -> anyhow::Result<RunningServer> {
         processor,
         influx,
     } = options;
+    let mut collector_config = collector_config;
+    collector_config.key_by_device = kafka.as_ref().is_some_and(|k| k.key == footfall_kafka::PartitionKey::Device);
     let (logs, producer) = match &kafka {
         Some(config) => {
             let producer =

@@ -30,6 +30,7 @@ pub async fn run(args: CollectArgs, config: &FootfallConfig) -> anyhow::Result<(
     let (events, dead_letters, close): (Arc<dyn EventSink>, Arc<dyn EventSink>, Close) = match config.log.backend {
         LogBackend::Kafka => {
             let kafka = &config.kafka;
+            collector_config.key_by_device = kafka.key == footfall_kafka::PartitionKey::Device;
             let events = footfall_kafka::KafkaSink::new(kafka, &kafka.topic).context("creating the Kafka producer")?;
             let dead = events.to_topic(&kafka.dlq_topic);
             for sink in [events.clone(), dead.clone()] {

@@ -252,6 +252,13 @@ fn count(data: &Path, query: &str) -> u64 {
     rows.first().and_then(|row| row.get("n")).and_then(Value::as_u64).unwrap_or(0)
 }
 
+/// [`count`], or 0 while the table does not exist yet.
+fn count_if_any(data: &Path, query: &str) -> u64 {
+    let output = footfall().args(["sql", query, "--format", "json", "--data"]).arg(data).output().expect("run sql");
+    let rows: Vec<Value> = serde_json::from_slice(&output.stdout).unwrap_or_default();
+    rows.first().and_then(|row| row.get("n")).and_then(Value::as_u64).unwrap_or(0)
+}
+
 /// Polls `done` every 500 ms for `seconds` at most.
 fn wait_until(seconds: u64, what: &str, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(seconds);
@@ -266,7 +273,16 @@ fn assert_same_tables(left: &BTreeMap<&str, Vec<Value>>, right: &BTreeMap<&str, 
         let other = &right[table];
         assert_eq!(rows.len(), other.len(), "{what}: {table} row counts differ");
         for (a, b) in rows.iter().zip(other) {
-            assert_eq!(a, b, "{what}: {table} rows differ");
+            if a != b {
+                let differing: Vec<String> = a
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .filter(|(k, v)| b.get(k.as_str()) != Some(v))
+                    .map(|(k, v)| format!("{k}: {v} vs {}", b.get(k.as_str()).unwrap_or(&Value::Null)))
+                    .collect();
+                panic!("{what}: {table} rows differ in {differing:?}\n{a}\n{b}");
+            }
         }
     }
 }
@@ -412,6 +428,8 @@ async fn a_broker_stopped_for_twenty_seconds_loses_no_acknowledged_event() {
     let (_collector, url) = Role::collector(&config, dir.path());
     let data = dir.path().join("lake");
     let mut processor = Role::processor(&config, &data, "outage-processor");
+    // The processor is running (it owns the partition) before the outage: it must resume.
+    wait_until(60, "the processor to own the partition", || !processor.partitions().is_empty());
     // The messages, from the simulator, sent in batches of 50; each batch is retried until
     // the collector acknowledges it.
     let messages = dir.path().join("messages.ndjson");
@@ -467,9 +485,11 @@ async fn a_broker_stopped_for_twenty_seconds_loses_no_acknowledged_event() {
     }
     assert!(refused > 0 || slowest > Duration::from_secs(5), "the outage was not felt (slowest ack {slowest:?})");
     let expected = acknowledged.len() as u64;
-    wait_until(120, "every acknowledged event in the lake", || {
-        count(&data, "SELECT count(*) AS n FROM events") >= expected
-    });
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while count_if_any(&data, "SELECT count(*) AS n FROM events") < expected {
+        assert!(Instant::now() < deadline, "not every acknowledged event reached the lake: {}", processor.output());
+        std::thread::sleep(Duration::from_millis(500));
+    }
     processor.stop();
     let stored: BTreeSet<String> = sql(&data, "SELECT message_id FROM events")
         .iter()
@@ -739,4 +759,107 @@ async fn sasl_settings_pass_through_to_a_secured_broker() {
     let stderr = refused.output();
     assert!(!status.success(), "a collector started with a wrong password");
     assert!(stderr.contains("refused the connection") && stderr.contains("uthentication"), "{stderr}");
+}
+
+#[test]
+fn six_partitions_give_the_embedded_logs_events_sessions_and_minute_totals() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = shared_broker();
+    let embedded = dir.path().join("embedded");
+    let mut server = crate::Server::start(&embedded, &[]);
+    simulate(&server.url, "8", "150", "2");
+    move_every_clock_on(&server.url);
+    server.stop();
+    // Offsets are per partition, and rows say which record closed them: leave those out.
+    let skip = ["received_at", "log_offset", "trigger_offset"];
+    let reference = tables(&embedded, &skip);
+    let totals = "SELECT window_start, event, device_type, channel, sum(events) AS events, sum(orders) AS orders, \
+                  round(sum(revenue), 6) AS revenue FROM metrics_1m GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4";
+    let reference_totals = sql(&embedded, totals);
+    let mut split_sessions = 0;
+    for key in ["device", "person"] {
+        let topic = format!("six-{key}");
+        broker.topic(&topic, 6);
+        let config = config(dir.path(), broker, &topic, &topic);
+        let text = std::fs::read_to_string(&config).expect("config");
+        std::fs::write(&config, text.replace("[kafka]\n", &format!("[kafka]\nkey = \"{key}\"\n"))).expect("config");
+        let (mut collector, url) = Role::collector(&config, dir.path());
+        simulate(&url, "8", "150", "2");
+        move_every_clock_on(&url);
+        collector.stop();
+        let kafka = dir.path().join(&topic);
+        process_once(&config, &kafka);
+        // Each partition closes its own windows (its own event-time clock): per minute, event,
+        // device and channel the totals are the embedded log's.
+        let got_totals = sql(&kafka, totals);
+        if got_totals != reference_totals {
+            let a: BTreeSet<String> = reference_totals.iter().map(|v| v.to_string()).collect();
+            let b: BTreeSet<String> = got_totals.iter().map(|v| v.to_string()).collect();
+            let only_a: Vec<_> = a.difference(&b).take(5).collect();
+            let only_b: Vec<_> = b.difference(&a).take(5).collect();
+            panic!("{key}: {} vs {} rows; only embedded {only_a:?} only kafka {only_b:?}", a.len(), b.len());
+        }
+        let got = tables(&kafka, &skip);
+        // Unique persons per hour, from the partitions' sketches merged by the metrics query.
+        assert_eq!(uniques(&kafka), uniques(&embedded), "{key} key: hourly unique persons differ");
+        if key == "device" {
+            // A device's events in one partition: sessions (per device) and identity links whole.
+            // (`metrics_1m` has a row per partition and window; its totals are compared above.)
+            let mut got = got;
+            let mut reference = reference.clone();
+            got.remove("metrics_1m");
+            reference.remove("metrics_1m");
+            assert_same_tables(&reference, &got, "embedded vs 6 partitions keyed by device");
+        } else {
+            // Keyed by person, a visit that logs in midway is split between two partitions:
+            // same events, persons and links, but such sessions are cut in two.
+            let without_sessions = |t: &BTreeMap<&'static str, Vec<Value>>| {
+                let mut events = t["events"].clone();
+                for row in &mut events {
+                    row.as_object_mut().map(|o| o.remove("session_id"));
+                }
+                BTreeMap::from([("events", events), ("identities", t["identities"].clone())])
+            };
+            assert_same_tables(&without_sessions(&reference), &without_sessions(&got), "embedded vs keyed by person");
+            split_sessions = got["sessions"].len() as i64 - reference["sessions"].len() as i64;
+            assert!(split_sessions >= 0, "keyed by person there are never fewer sessions");
+        }
+    }
+    eprintln!(
+        "keyed by person: {split_sessions} more sessions than the embedded log's {} (visits that logged in midway)",
+        reference["sessions"].len()
+    );
+}
+
+/// An hour after the simulation, one event from each of 60 visitors: enough keys for every
+/// partition, so each partition's event time passes the simulated period and closes its
+/// windows and sessions (a partition's clock only moves with its own events).
+fn move_every_clock_on(url: &str) {
+    let batch: Vec<Value> = (0..60)
+        .map(|i| {
+            serde_json::json!({
+                "type": "track", "event": "Heartbeat", "anonymousId": format!("clock-{i}"),
+                "messageId": format!("clock-{i}"), "timestamp": "2026-11-20T01:00:00Z"
+            })
+        })
+        .collect();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let status = runtime.block_on(async {
+        let body = serde_json::json!({ "batch": batch });
+        let response = client().post(format!("{url}/v1/batch")).basic_auth(KEY, Some("")).json(&body).send().await;
+        response.expect("post").status().as_u16()
+    });
+    assert_eq!(status, 200);
+}
+
+/// `footfall metrics --metric uniques` per hour over the simulated period, as JSON.
+fn uniques(data: &Path) -> Value {
+    let output = footfall()
+        .args(["metrics", "--metric", "uniques", "--step", "1h", "--from", "2026-11-18T00:00:00Z"])
+        .args(["--to", "2026-11-20T02:00:00Z", "--json", "--data"])
+        .arg(data)
+        .output()
+        .expect("metrics");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout).expect("metrics JSON")
 }
