@@ -381,13 +381,7 @@ pub fn run_observed(
             match consumer.poll(wait) {
                 None => break,
                 Some(Ok(message)) => {
-                    let record = StoredRecord {
-                        partition: message.partition().max(0) as u32,
-                        offset: message.offset().max(0) as u64,
-                        timestamp_ms: message.timestamp().to_millis().unwrap_or(0),
-                        key: message.key().unwrap_or_default().to_vec(),
-                        value: message.payload().unwrap_or_default().to_vec(),
-                    };
+                    let record = crate::source::stored(&message);
                     let into = if message.topic() == topic { &mut batch } else { &mut letters_batch };
                     into.entry(message.partition()).or_default().push(record);
                     taken += 1;

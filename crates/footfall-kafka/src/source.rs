@@ -35,6 +35,17 @@ impl KafkaSource {
     }
 }
 
+/// A consumed message as the log's record (partition, offset, timestamp, key, value).
+pub(crate) fn stored(message: &impl Message) -> StoredRecord {
+    StoredRecord {
+        partition: message.partition().max(0) as u32,
+        offset: message.offset().max(0) as u64,
+        timestamp_ms: message.timestamp().to_millis().unwrap_or(0),
+        key: message.key().unwrap_or_default().to_vec(),
+        value: message.payload().unwrap_or_default().to_vec(),
+    }
+}
+
 fn kafka_error(e: rdkafka::error::KafkaError) -> LogError {
     LogError::WriteFailed(format!("kafka: {e}"))
 }
@@ -49,13 +60,7 @@ impl EventSource for KafkaSource {
                 None => break,
                 Some(Ok(message)) => {
                     self.next.insert(message.partition(), message.offset() + 1);
-                    out.push(StoredRecord {
-                        partition: message.partition().max(0) as u32,
-                        offset: message.offset().max(0) as u64,
-                        timestamp_ms: message.timestamp().to_millis().unwrap_or(0),
-                        key: message.key().unwrap_or_default().to_vec(),
-                        value: message.payload().unwrap_or_default().to_vec(),
-                    });
+                    out.push(stored(&message));
                 }
                 Some(Err(e)) => {
                     tracing::warn!(error = %e, "consumer error; librdkafka retries");

@@ -116,15 +116,9 @@ pub struct ServeArgs {
 /// `footfall collect`.
 #[derive(Debug, Args)]
 pub struct CollectArgs {
-    /// Data directory (the embedded log's; default: `data` in footfall.toml, else ./footfall-data).
-    #[arg(long, env = "FOOTFALL_DATA")]
-    pub data: Option<PathBuf>,
-    /// Address to listen on (default 127.0.0.1:8080).
-    #[arg(long, env = "FOOTFALL_LISTEN")]
-    pub listen: Option<SocketAddr>,
-    /// Write key the collector accepts (repeat, or comma-separate, for several).
-    #[arg(long = "write-key", env = "FOOTFALL_WRITE_KEY", value_delimiter = ',')]
-    pub write_keys: Vec<String>,
+    /// Data directory (the embedded log's), address and keys.
+    #[command(flatten)]
+    pub server: ServerArgs,
 }
 
 /// `footfall process`.

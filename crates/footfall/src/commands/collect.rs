@@ -14,15 +14,15 @@ type Close = Box<dyn FnOnce() + Send>;
 
 pub async fn run(args: CollectArgs, config: &FootfallConfig) -> anyhow::Result<()> {
     let mut collector_config = config.collector.clone();
-    if !args.write_keys.is_empty() {
-        collector_config.write_keys = args.write_keys.clone();
+    if !args.server.write_keys.is_empty() {
+        collector_config.write_keys = args.server.write_keys.clone();
     }
     if collector_config.write_keys.is_empty() {
         let key = crate::server::generate_write_key();
         eprintln!("no write key configured; this run accepts the generated key {key}");
         collector_config.write_keys.push(key);
     }
-    let listen = match args.listen.or(config.listen) {
+    let listen = match args.server.listen.or(config.listen) {
         Some(addr) => addr,
         None => crate::commands::serve::DEFAULT_LISTEN.parse::<SocketAddr>()?,
     };
@@ -49,7 +49,7 @@ pub async fn run(args: CollectArgs, config: &FootfallConfig) -> anyhow::Result<(
             (Arc::new(events), Arc::new(dead), close)
         }
         LogBackend::Embedded => {
-            let data = config.data_dir(args.data.as_deref());
+            let data = config.data_dir(args.server.data.as_deref());
             let log_dir = data.join("log");
             let log_config = config.log.to_log_config();
             let events =
