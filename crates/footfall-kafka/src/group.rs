@@ -447,7 +447,11 @@ pub fn run_observed(
         letters_batch.clear();
         if last_letters_flush.elapsed() >= options.commit_every {
             last_letters_flush = Instant::now();
-            let loaded = flush_letters(&runtime, owned)?;
+            // A failed load keeps its records queued for the next try (the lake says what it holds).
+            let loaded = flush_letters(&runtime, owned).unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "loading dead letters into the lake failed; retrying");
+                Vec::new()
+            });
             if let Some(dlq) = &dlq {
                 if let Err(e) = commit_offsets(&consumer, dlq, &loaded) {
                     tracing::warn!(error = %e, "committing dead-letter offsets to Kafka failed; retrying later");
