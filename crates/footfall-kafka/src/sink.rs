@@ -55,6 +55,12 @@ impl KafkaSink {
 }
 
 impl EventSink for KafkaSink {
+    /// Unhealthy once the idempotent producer has hit a fatal error: it then refuses every
+    /// record, and only a restart (a new producer id) helps; `/healthz` tells the orchestrator.
+    fn is_healthy(&self) -> bool {
+        self.producer.client().fatal_error().is_none()
+    }
+
     fn append(&self, records: Vec<Record>) -> Result<PendingAppend, AppendError> {
         let count = records.len();
         let mut deliveries = Vec::with_capacity(count);
