@@ -93,6 +93,8 @@ impl KafkaConfig {
             .set("enable.partition.eof", "false")
             .set("client.id", "footfall-processor");
         self.overlay(&mut config, &self.consumer);
+        // Offsets are committed with checkpoints, never by librdkafka on its own.
+        config.set("enable.auto.commit", "false").set("enable.auto.offset.store", "false");
         config
     }
 
@@ -102,12 +104,24 @@ impl KafkaConfig {
         }
     }
 
-    /// Checks what librdkafka cannot: non-empty names.
+    /// Checks what librdkafka cannot: non-empty names, and a rebalance protocol the processor
+    /// supports (eager: a revocation hands back every partition, after their checkpoints).
     pub fn validate(&self) -> Result<(), crate::KafkaLogError> {
         for (name, value) in [("brokers", &self.brokers), ("topic", &self.topic), ("group", &self.group)] {
             if value.trim().is_empty() {
                 return Err(crate::KafkaLogError::Config(format!("`{name}` is empty")));
             }
+        }
+        let consumer = self.consumer_config();
+        if consumer.get("partition.assignment.strategy").is_some_and(|s| s.contains("cooperative")) {
+            return Err(crate::KafkaLogError::Config(
+                "partition.assignment.strategy: the processor needs an eager assignor (range, roundrobin)".into(),
+            ));
+        }
+        if consumer.get("group.protocol").is_some_and(|p| p != "classic") {
+            return Err(crate::KafkaLogError::Config(
+                "group.protocol: the processor needs the classic protocol".into(),
+            ));
         }
         Ok(())
     }
@@ -135,6 +149,16 @@ mod tests {
         assert_eq!(consumer.get("session.timeout.ms"), Some("6000"));
         assert_eq!(consumer.get("security.protocol"), Some("SASL_SSL"));
         assert_eq!(consumer.get("linger.ms"), None);
+    }
+
+    #[test]
+    fn auto_commits_stay_off_and_cooperative_rebalancing_is_refused() {
+        let mut kafka = KafkaConfig::default();
+        kafka.consumer.insert("enable.auto.commit".into(), "true".into());
+        assert_eq!(kafka.consumer_config().get("enable.auto.commit"), Some("false"));
+        kafka.consumer.insert("partition.assignment.strategy".into(), "cooperative-sticky".into());
+        let error = kafka.validate().expect_err("cooperative");
+        assert!(error.to_string().contains("eager"), "{error}");
     }
 
     #[test]

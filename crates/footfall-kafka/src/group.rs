@@ -418,10 +418,22 @@ pub fn run_observed(
                 job.process_records(&records, &mut report).await?;
                 let unreadable = job.take_unreadable();
                 if !unreadable.is_empty() {
-                    let letters = dead_letters_for(&topic, *partition, &records, &unreadable);
-                    // Acknowledged before the offsets past them can be committed.
-                    if let Err(e) = dead_letter(&consumer.context().dead_letters, letters).await {
-                        tracing::error!(partition, error = %e, "dead-lettering unreadable records failed; they stay in the topic");
+                    match consumer.context().dlq() {
+                        // Acknowledged before the offsets past them can be committed; if not,
+                        // the partition resumes from its checkpoint and tries again.
+                        Some(_) => {
+                            let letters = dead_letters_for(&topic, *partition, &records, &unreadable);
+                            dead_letter(&consumer.context().dead_letters, letters)
+                                .await
+                                .map_err(|e| footfall_lake::LakeError::Worker(format!("dead-lettering: {e}")))?;
+                        }
+                        // No separate dead-letter topic: a letter in the events topic would be
+                        // unreadable itself, and dead-lettered again.
+                        None => tracing::warn!(
+                            partition,
+                            records = unreadable.len(),
+                            "unreadable records skipped (no dead-letter topic)"
+                        ),
                     }
                 }
                 job.flush_if_due(&mut report).await

@@ -94,6 +94,9 @@ pub struct ProcessingJob {
     /// Records that were not Segment messages, with the reason, when kept (see
     /// [`ProcessingJob::keeping_unreadable`]).
     unreadable: Option<Vec<(u64, String)>>,
+    /// Set when a commit failed: the rows it held are gone from memory, so this state must
+    /// never be checkpointed; the job is to be reopened from its last checkpoint.
+    failed: bool,
 }
 
 impl ProcessingJob {
@@ -146,6 +149,7 @@ impl ProcessingJob {
             pending: Outputs::default(),
             live: LiveView::new(),
             unreadable: None,
+            failed: false,
         })
     }
 
@@ -230,9 +234,27 @@ impl ProcessingJob {
         records: &[footfall_log::StoredRecord],
         report: &mut ProcessReport,
     ) -> Result<(), LakeError> {
-        let next = self.next_offset();
-        let skip = records.iter().take_while(|r| r.offset < next).count();
-        let records = &records[skip..];
+        // Records before the next offset were processed already: a replay's leading run, or
+        // (Kafka) a range fetched again after a partition was revoked and reassigned.
+        let mut next = self.next_offset();
+        let in_order = records.windows(2).all(|w| w[0].offset < w[1].offset);
+        let reordered: Vec<footfall_log::StoredRecord>;
+        let records = if in_order {
+            &records[records.iter().take_while(|r| r.offset < next).count()..]
+        } else {
+            reordered = records
+                .iter()
+                .filter(|r| {
+                    let new = r.offset >= next;
+                    if new {
+                        next = r.offset + 1;
+                    }
+                    new
+                })
+                .cloned()
+                .collect();
+            &reordered[..]
+        };
         if records.is_empty() {
             return Ok(());
         }
@@ -314,6 +336,8 @@ impl ProcessingJob {
 
     /// Commits each table's new rows, tagged with the offset processed up to.
     async fn commit(&mut self, out: Outputs, report: &mut ProcessReport) -> Result<(), LakeError> {
+        // Poisoned until it succeeds: a failure part-way leaves rows neither here nor committed.
+        self.failed = true;
         let end = self.next_offset();
         let app = self.app_id.as_str();
         let [events, sessions, identities, metrics] = &mut self.outputs;
@@ -328,12 +352,18 @@ impl ProcessingJob {
         report.identities += written[2];
         report.metrics += written[3];
         report.commits += written.iter().filter(|n| **n > 0).count();
+        self.failed = false;
         Ok(())
     }
 
     /// Writes the state as a checkpoint (if it moved since the last one and every row it
     /// covers is committed) and removes older checkpoints.
     pub fn checkpoint(&mut self) -> Result<(), LakeError> {
+        if self.failed {
+            return Err(LakeError::Checkpoint(
+                "a commit of this job failed; reopen it from its last checkpoint instead".into(),
+            ));
+        }
         let offset = self.next_offset();
         if offset == self.checkpointed_offset || !self.pending.is_empty() {
             return Ok(());
