@@ -197,6 +197,7 @@ async fn counts_are_exact_late_events_are_counted_and_a_restart_changes_nothing(
     fed.process_records(&all[1_500..], &mut report).await.expect("overlapping calls");
     fed.finish().await.expect("finish");
     assert_eq!(fed.next_offset() as usize, all.len());
+    assert_eq!(fed.counters(), counters, "the repeated ranges are not seen twice (not even as duplicates)");
 
     for lake_under_test in [&other, &crashed, &refetched] {
         for q in [
