@@ -274,7 +274,7 @@ fn dead_letters_for(
             let record = records.iter().find(|r| r.offset == *offset)?;
             let mut letter = serde_json::json!({
                 "reason": reason,
-                "reasonCode": "unreadable_record",
+                "reasonCode": crate::letters::UNREADABLE,
                 "receivedAt": now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
                 "endpoint": format!("kafka://{topic}/{partition}/{offset}"),
             });

@@ -1,10 +1,16 @@
 //! The dead-letter topic's partitions loaded into the lake's `dead_letters` table (what the
 //! dashboard's data-quality page and `footfall sql` read), exactly once: each commit records
 //! the partition's next offset as a Delta `txn` (`footfall-loader/kafka/TOPIC/PARTITION`), and
-//! a partition resumes from there.
+//! a partition resumes from there. The letters the processor writes for unreadable records
+//! come again when a partition is replayed (after a crash or a rebalance); they name the record
+//! they are about (`kafka://TOPIC/PARTITION/OFFSET`), and one already in the table is skipped.
 
 use footfall_lake::{schema, DeadLettersBuilder, Lake, LakeError, LakeTable, TableRows};
 use footfall_log::StoredRecord;
+use std::collections::HashSet;
+
+/// The reason code of the processor's own dead letters.
+pub(crate) const UNREADABLE: &str = "unreadable_record";
 
 /// One dead-letter partition on its way into `dead_letters`.
 #[derive(Debug)]
@@ -14,6 +20,8 @@ pub(crate) struct LetterStream {
     /// The offset the table holds every record before.
     committed: u64,
     pending: Vec<StoredRecord>,
+    /// The records the processor's letters in the table are about.
+    lettered: HashSet<String>,
 }
 
 impl LetterStream {
@@ -22,7 +30,20 @@ impl LetterStream {
         let table = LakeTable::open(lake, schema::DEAD_LETTERS, schema::dead_letters(), &[]).await?;
         let app_id = format!("footfall-loader/kafka/{topic}/{partition}");
         let committed = table.committed_version(&app_id).await?.map_or(0, |v| v.max(0) as u64);
-        Ok(Self { table, app_id, committed, pending: Vec::new() })
+        let query = format!("SELECT endpoint FROM {} WHERE reason_code = '{UNREADABLE}'", schema::DEAD_LETTERS);
+        let mut lettered = HashSet::new();
+        for batch in footfall_lake::sql::query_if_exists(lake, schema::DEAD_LETTERS, &query).await?.unwrap_or_default()
+        {
+            // Strings may come back as views; cast them to plain strings to read them.
+            let column =
+                footfall_lake::arrow::compute::cast(batch.column(0), &footfall_lake::arrow::datatypes::DataType::Utf8)
+                    .map_err(|e| LakeError::Worker(format!("reading dead-letter endpoints: {e}")))?;
+            if let Some(endpoints) = column.as_any().downcast_ref::<footfall_lake::arrow::array::StringArray>() {
+                lettered.extend(endpoints.iter().flatten().map(str::to_owned));
+            }
+        }
+        tracing::debug!(partition, known = lettered.len(), "dead-letter stream open");
+        Ok(Self { table, app_id, committed, pending: Vec::new(), lettered })
     }
 
     /// The next offset to read: after what is loaded and what is pending.
@@ -47,6 +68,11 @@ impl LetterStream {
         let Some(end) = self.pending.last().map(|r| r.offset + 1) else { return Ok(0) };
         let mut rows = DeadLettersBuilder::default();
         for record in &self.pending {
+            if let Some(about) = processor_letter(&record.value) {
+                if !self.lettered.insert(about) {
+                    continue; // written again by a replay
+                }
+            }
             if let Err(error) = rows.push(record) {
                 tracing::warn!(offset = record.offset, %error, "left a dead-letter record out of the lake");
             }
@@ -57,4 +83,10 @@ impl LetterStream {
         self.pending.clear();
         Ok(written)
     }
+}
+
+/// The record a processor's dead letter is about, if `value` is one.
+fn processor_letter(value: &[u8]) -> Option<String> {
+    let letter: serde_json::Value = serde_json::from_slice(value).ok()?;
+    (letter.get("reasonCode")?.as_str()? == UNREADABLE).then(|| letter.get("endpoint")?.as_str().map(str::to_owned))?
 }

@@ -573,6 +573,12 @@ async fn segment_json_produced_by_kcat_is_processed_like_collector_traffic() {
     assert_eq!(stored.len(), 1, "{stored:?}");
     assert_eq!(stored[0]["reason_code"], "unreadable_record");
     assert!(stored[0]["endpoint"].as_str().is_some_and(|e| e.starts_with("kafka://via-kcat/")), "{stored:?}");
+    // A lost checkpoint: the partition is replayed from its start. The tables skip what they
+    // hold, and the bad record's dead letter, written to the topic again, is not loaded twice.
+    std::fs::remove_dir_all(b.join("processor").join("kafka").join("via-kcat-0")).expect("remove the checkpoint");
+    process_once(&via_kcat, &b);
+    assert_eq!(count(&b, "SELECT count(*) AS n FROM events"), lines, "a replay adds no event");
+    assert_eq!(count(&b, "SELECT count(*) AS n FROM dead_letters"), 1, "a replay adds no dead letter");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
