@@ -87,8 +87,6 @@ impl KafkaConfig {
         config
             .set("bootstrap.servers", &self.brokers)
             .set("group.id", &self.group)
-            .set("enable.auto.commit", "false")
-            .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
             .set("enable.partition.eof", "false")
             .set("client.id", "footfall-processor");

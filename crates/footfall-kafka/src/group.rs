@@ -18,6 +18,7 @@
 use crate::letters::LetterStream;
 use crate::KafkaSink;
 use crate::{KafkaConfig, KafkaLogError};
+use footfall_collector::DeadLetter;
 use footfall_lake::processing::ProcessReport;
 use footfall_lake::{Lake, ProcessingJob};
 use footfall_log::{EventSink, Record, StoredRecord};
@@ -105,7 +106,7 @@ struct GroupContext {
     dead_letters: KafkaSink,
     lake: Lake,
     runtime: Handle,
-    owned: Arc<Mutex<Owned>>,
+    owned: Mutex<Owned>,
 }
 
 impl GroupContext {
@@ -204,7 +205,7 @@ impl GroupContext {
         for partition in partitions {
             if let Some(mut job) = owned.jobs.remove(&partition) {
                 let report = self.runtime.block_on(job.finish())?;
-                add(&mut owned.report.processed, &report);
+                owned.report.processed.add(&report);
                 finished.push((partition, job.checkpointed_offset()));
                 tracing::info!(partition, offset = job.checkpointed_offset(), "partition revoked; checkpointed");
             }
@@ -268,28 +269,15 @@ fn dead_letters_for(
     unreadable: &[(u64, String)],
 ) -> Vec<Record> {
     let now = chrono::Utc::now();
+    let received_at = now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     unreadable
         .iter()
         .filter_map(|(offset, reason)| {
             let record = records.iter().find(|r| r.offset == *offset)?;
-            let mut letter = serde_json::json!({
-                "reason": reason,
-                "reasonCode": crate::letters::UNREADABLE,
-                "receivedAt": now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-                "endpoint": format!("kafka://{topic}/{partition}/{offset}"),
-            });
-            match std::str::from_utf8(&record.value) {
-                Ok(text) => letter["payload"] = text.into(),
-                Err(_) => {
-                    use base64::Engine;
-                    letter["payloadBase64"] = base64::engine::general_purpose::STANDARD.encode(&record.value).into()
-                }
-            }
-            Some(Record {
-                key: record.key.clone(),
-                value: letter.to_string().into_bytes(),
-                timestamp_ms: now.timestamp_millis(),
-            })
+            let endpoint = format!("kafka://{topic}/{partition}/{offset}");
+            let letter =
+                DeadLetter::new(reason.clone(), crate::letters::UNREADABLE, &received_at, &endpoint, &record.value);
+            Some(Record { key: record.key.clone(), value: letter.to_json(), timestamp_ms: now.timestamp_millis() })
         })
         .collect()
 }
@@ -312,15 +300,6 @@ fn flush_letters(runtime: &Handle, owned: &mut Owned) -> Result<Vec<(i32, u64)>,
         }
     }
     Ok(loaded)
-}
-
-fn add(total: &mut ProcessReport, report: &ProcessReport) {
-    total.records += report.records;
-    total.events += report.events;
-    total.sessions += report.sessions;
-    total.identities += report.identities;
-    total.metrics += report.metrics;
-    total.commits += report.commits;
 }
 
 /// Runs one member of the group until `stop` is set: polls, processes each partition's records
@@ -347,7 +326,6 @@ pub fn run_observed(
     live: &mut dyn FnMut(LiveSnapshot),
 ) -> Result<GroupReport, KafkaLogError> {
     options.kafka.validate()?;
-    let owned = Arc::new(Mutex::new(Owned::default()));
     let dead_letters = KafkaSink::new(&options.kafka, &options.kafka.dlq_topic)?;
     let context = GroupContext {
         options: options.clone(),
@@ -355,7 +333,7 @@ pub fn run_observed(
         dead_letters,
         lake,
         runtime: runtime.clone(),
-        owned: Arc::clone(&owned),
+        owned: Mutex::new(Owned::default()),
     };
     let consumer: BaseConsumer<GroupContext> = options.kafka.consumer_config().create_with_context(context)?;
     let topic = options.kafka.topic.clone();
@@ -370,7 +348,6 @@ pub fn run_observed(
     let mut batch: BTreeMap<i32, Vec<StoredRecord>> = BTreeMap::new();
     let mut letters_batch: BTreeMap<i32, Vec<StoredRecord>> = BTreeMap::new();
     let mut last_letters_flush = Instant::now();
-    let lock = || owned.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let mut last_error_log = Instant::now() - Duration::from_secs(60);
     let mut last_record: Option<Instant> = None;
     while !stop.load(Ordering::Relaxed) {
@@ -396,7 +373,7 @@ pub fn run_observed(
                 }
             }
         }
-        let mut guard = lock();
+        let mut guard = consumer.context().lock();
         if let Some(failure) = guard.failure.take() {
             return Err(KafkaLogError::Rebalance(failure));
         }
@@ -438,7 +415,7 @@ pub fn run_observed(
                 }
                 job.flush_if_due(&mut report).await
             });
-            add(&mut owned.report.processed, &report);
+            owned.report.processed.add(&report);
             if let Err(e) = result {
                 // The job resumes from its checkpoint; the tables skip what they hold.
                 tracing::warn!(partition, error = %e, "processing failed; resuming the partition from its checkpoint");
@@ -480,12 +457,12 @@ pub fn run_observed(
         }
     }
     // Stop: commit and checkpoint every partition, commit the offsets, leave the group.
-    let mut guard = lock();
+    let mut guard = consumer.context().lock();
     let owned = &mut *guard;
     let mut finished = Vec::new();
     for (partition, job) in owned.jobs.iter_mut() {
         let report = runtime.block_on(job.finish())?;
-        add(&mut owned.report.processed, &report);
+        owned.report.processed.add(&report);
         finished.push((*partition, job.checkpointed_offset()));
     }
     if let Err(e) = commit_offsets(&consumer, &topic, &finished) {

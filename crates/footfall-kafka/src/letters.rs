@@ -87,6 +87,6 @@ impl LetterStream {
 
 /// The record a processor's dead letter is about, if `value` is one.
 fn processor_letter(value: &[u8]) -> Option<String> {
-    let letter: serde_json::Value = serde_json::from_slice(value).ok()?;
-    (letter.get("reasonCode")?.as_str()? == UNREADABLE).then(|| letter.get("endpoint")?.as_str().map(str::to_owned))?
+    let letter: footfall_collector::DeadLetter = serde_json::from_slice(value).ok()?;
+    (letter.reason_code == UNREADABLE).then_some(letter.endpoint)
 }

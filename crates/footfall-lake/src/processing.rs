@@ -49,6 +49,18 @@ pub struct ProcessReport {
     pub commits: usize,
 }
 
+impl ProcessReport {
+    /// Adds `other`'s rows and commits to these (a total over runs or streams).
+    pub fn add(&mut self, other: &ProcessReport) {
+        self.records += other.records;
+        self.events += other.events;
+        self.sessions += other.sessions;
+        self.identities += other.identities;
+        self.metrics += other.metrics;
+        self.commits += other.commits;
+    }
+}
+
 /// One output table and how far it is committed.
 #[derive(Debug)]
 struct Output {
@@ -234,27 +246,27 @@ impl ProcessingJob {
         records: &[footfall_log::StoredRecord],
         report: &mut ProcessReport,
     ) -> Result<(), LakeError> {
-        // Records before the next offset were processed already: a replay's leading run, or
-        // (Kafka) a range fetched again after a partition was revoked and reassigned.
-        let mut next = self.next_offset();
-        let in_order = records.windows(2).all(|w| w[0].offset < w[1].offset);
-        let reordered: Vec<footfall_log::StoredRecord>;
-        let records = if in_order {
-            &records[records.iter().take_while(|r| r.offset < next).count()..]
-        } else {
-            reordered = records
-                .iter()
-                .filter(|r| {
-                    let new = r.offset >= next;
-                    if new {
-                        next = r.offset + 1;
-                    }
-                    new
-                })
-                .cloned()
-                .collect();
-            &reordered[..]
-        };
+        // A range fetched again (Kafka: a partition revoked and reassigned within one poll)
+        // starts a new run of rising offsets; each run skips what was processed already.
+        let mut rest = records;
+        while !rest.is_empty() {
+            let rising = 1 + rest.windows(2).take_while(|w| w[0].offset < w[1].offset).count();
+            let (run, after) = rest.split_at(rising);
+            self.process_run(run, report).await?;
+            rest = after;
+        }
+        Ok(())
+    }
+
+    /// Processes records of rising offsets, skipping those before [`Self::next_offset`] (a
+    /// replay's leading run).
+    async fn process_run(
+        &mut self,
+        records: &[footfall_log::StoredRecord],
+        report: &mut ProcessReport,
+    ) -> Result<(), LakeError> {
+        let next = self.next_offset();
+        let records = &records[records.iter().take_while(|r| r.offset < next).count()..];
         if records.is_empty() {
             return Ok(());
         }

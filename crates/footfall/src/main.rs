@@ -6,6 +6,7 @@ mod api;
 mod cli;
 mod commands;
 mod config;
+mod event_log;
 mod metrics;
 mod output;
 mod server;

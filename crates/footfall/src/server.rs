@@ -3,6 +3,7 @@
 //! stream processor (over the embedded log, or as a Kafka consumer-group member). `serve` and
 //! `demo` both use it.
 
+use crate::event_log::EventLog;
 use anyhow::Context;
 use footfall_collector::{router, Collector, CollectorConfig};
 use footfall_lake::metrics::RecentWindows;
@@ -19,10 +20,7 @@ pub struct RunningServer {
     pub addr: SocketAddr,
     /// The collector (for its metrics).
     pub collector: Arc<Collector>,
-    /// The embedded logs (events, dead letters), or none with Kafka.
-    logs: Option<(Arc<EmbeddedLog>, Arc<EmbeddedLog>)>,
-    /// The Kafka producer, flushed at shutdown.
-    producer: Option<footfall_kafka::KafkaSink>,
+    log: EventLog,
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
     loader: Option<tokio::task::JoinHandle<()>>,
@@ -80,6 +78,18 @@ pub struct ProcessorOptions {
 }
 
 impl ProcessorOptions {
+    /// A Kafka group member's options with this processor configuration and MaxMind database.
+    pub fn group_options(
+        &self,
+        kafka: footfall_kafka::KafkaConfig,
+        checkpoints: PathBuf,
+    ) -> footfall_kafka::GroupOptions {
+        let mut group = footfall_kafka::GroupOptions::new(kafka, checkpoints);
+        group.processor = self.config;
+        group.geo = self.geo.clone();
+        group
+    }
+
     /// Opens the processing job in `lake` with these options.
     pub async fn open_job(&self, lake: &Lake, checkpoints: &Path) -> Result<ProcessingJob, footfall_lake::LakeError> {
         let job = ProcessingJob::open(lake, checkpoints, self.config).await?;
@@ -105,31 +115,10 @@ pub async fn start(options: ServerOptions) -> anyhow::Result<RunningServer> {
         processor,
         influx,
     } = options;
+    let log = EventLog::open(kafka.as_ref(), &data.join("log"), log_config).await?;
     let mut collector_config = collector_config;
-    collector_config.key_by_device = kafka.as_ref().is_some_and(|k| k.key == footfall_kafka::PartitionKey::Device);
-    let (logs, producer) = match &kafka {
-        Some(config) => {
-            let producer =
-                footfall_kafka::KafkaSink::new(config, &config.topic).context("creating the Kafka producer")?;
-            for sink in [producer.clone(), producer.to_topic(&config.dlq_topic)] {
-                let brokers = config.brokers.clone();
-                tokio::task::spawn_blocking(move || sink.check_topic(&brokers, std::time::Duration::from_secs(10)))
-                    .await
-                    .context("checking the topics")??;
-            }
-            tracing::info!(brokers = %config.brokers, topic = %config.topic, "event log: Kafka");
-            (None, Some(producer))
-        }
-        None => (Some(open_embedded_logs(&data.join("log"), log_config)?), None),
-    };
-    let (events_sink, dead_letters_sink): (Arc<dyn footfall_log::EventSink>, Arc<dyn footfall_log::EventSink>) =
-        match (&logs, &producer, &kafka) {
-            (Some((events, dead_letters)), _, _) => (Arc::clone(events) as _, Arc::clone(dead_letters) as _),
-            (None, Some(producer), Some(config)) => {
-                (Arc::new(producer.clone()) as _, Arc::new(producer.to_topic(&config.dlq_topic)) as _)
-            }
-            _ => anyhow::bail!("no event log to write to"),
-        };
+    collector_config.key_by_device = log.key_by_device();
+    let (events_sink, dead_letters_sink) = log.sinks();
     let listener = match tokio::net::TcpListener::bind(listen).await {
         Ok(listener) => listener,
         Err(e) if fallback_to_free_port && e.kind() == std::io::ErrorKind::AddrInUse => {
@@ -165,9 +154,15 @@ pub async fn start(options: ServerOptions) -> anyhow::Result<RunningServer> {
             .await
     });
     let (stop_loader, loader_stopped) = watch::channel(false);
-    let loader = logs.as_ref().map(|(events, dead_letters)| {
-        tokio::spawn(run_loader(lake.clone(), Arc::clone(events), Arc::clone(dead_letters), loader_stopped.clone()))
-    });
+    let loader = match &log {
+        EventLog::Embedded { events, dead_letters } => Some(tokio::spawn(run_loader(
+            lake.clone(),
+            Arc::clone(events),
+            Arc::clone(dead_letters),
+            loader_stopped.clone(),
+        ))),
+        EventLog::Kafka { .. } => None,
+    };
     let (stop_sink, sink_stopped) = watch::channel(false);
     let sink = match influx {
         Some(options) => {
@@ -181,8 +176,8 @@ pub async fn start(options: ServerOptions) -> anyhow::Result<RunningServer> {
     };
     let channels = Channels { live, recent_requests };
     let stop_group = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let processor = match (&logs, kafka) {
-        (Some((events, _)), _) => tokio::spawn(run_processor(
+    let processor = match (&log, kafka) {
+        (EventLog::Embedded { events, .. }, _) => tokio::spawn(run_processor(
             lake,
             data.join("processor"),
             processor,
@@ -190,26 +185,13 @@ pub async fn start(options: ServerOptions) -> anyhow::Result<RunningServer> {
             channels,
             loader_stopped,
         )),
-        (None, Some(config)) => {
+        (EventLog::Kafka { .. }, Some(config)) => {
             let checkpoints = data.join("processor").join("kafka");
             tokio::spawn(run_group_member(lake, checkpoints, processor, config, channels, Arc::clone(&stop_group)))
         }
-        (None, None) => anyhow::bail!("no event log to process"),
+        (EventLog::Kafka { .. }, None) => anyhow::bail!("a Kafka log without its settings"),
     };
-    Ok(RunningServer {
-        addr,
-        collector,
-        logs,
-        producer,
-        stop,
-        task,
-        loader,
-        processor,
-        stop_group,
-        stop_loader,
-        sink,
-        stop_sink,
-    })
+    Ok(RunningServer { addr, collector, log, stop, task, loader, processor, stop_group, stop_loader, sink, stop_sink })
 }
 
 impl RunningServer {
@@ -230,37 +212,10 @@ impl RunningServer {
         if let Some(sink) = self.sink {
             sink.await.context("InfluxDB sink task")?;
         }
-        let (logs, producer) = (self.logs, self.producer);
-        tokio::task::spawn_blocking(move || {
-            if let Some((events, dead_letters)) = logs {
-                events.close();
-                dead_letters.close();
-            }
-            if let Some(producer) = producer {
-                if let Err(e) = producer.flush(std::time::Duration::from_secs(30)) {
-                    tracing::warn!(error = %e, "records still unacknowledged by Kafka at stop");
-                }
-            }
-        })
-        .await
-        .context("closing the logs")?;
+        let log = self.log;
+        tokio::task::spawn_blocking(move || log.close()).await.context("closing the logs")?;
         Ok(())
     }
-}
-
-/// Opens the events and dead-letter topics of the embedded log under `dir`.
-fn open_embedded_logs(dir: &Path, config: LogConfig) -> anyhow::Result<(Arc<EmbeddedLog>, Arc<EmbeddedLog>)> {
-    let events = Arc::new(EmbeddedLog::open(&dir.join("events"), config).context("opening the event log")?);
-    let dead_letters =
-        Arc::new(EmbeddedLog::open(&dir.join("dead-letters"), config).context("opening the dead-letter log")?);
-    for (name, log) in [("events", &events), ("dead-letters", &dead_letters)] {
-        let recovery = log.recovery();
-        if recovery.truncated_bytes > 0 {
-            tracing::warn!(topic = name, bytes = recovery.truncated_bytes, reason = ?recovery.reason, "recovered from a torn write");
-        }
-        tracing::info!(topic = name, records = log.end_offset(), "event log open");
-    }
-    Ok((events, dead_letters))
 }
 
 /// With Kafka: this process's member of the processors' consumer group, publishing the live view
@@ -283,9 +238,7 @@ async fn run_group_member(
     });
     let live = Arc::new(live);
     while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-        let mut group = footfall_kafka::GroupOptions::new(kafka.clone(), checkpoints.clone());
-        group.processor = options.config;
-        group.geo = options.geo.clone();
+        let mut group = options.group_options(kafka.clone(), checkpoints.clone());
         group.commit_every = COMMIT_EVERY;
         let (lake, member_stop, live, runtime) =
             (lake.clone(), Arc::clone(&stop), Arc::clone(&live), tokio::runtime::Handle::current());

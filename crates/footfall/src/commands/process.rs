@@ -80,9 +80,7 @@ async fn run_group_member(
 ) -> anyhow::Result<()> {
     anyhow::ensure!(args.commit_seconds >= 0.0, "--commit-seconds must be 0 or more");
     anyhow::ensure!(args.idle_seconds > 0.0, "--idle-seconds must be positive");
-    let mut options = footfall_kafka::GroupOptions::new(config.kafka.clone(), checkpoints);
-    options.processor = processor.config;
-    options.geo = processor.geo;
+    let mut options = processor.group_options(config.kafka.clone(), checkpoints);
     options.commit_every = Duration::from_secs_f64(args.commit_seconds);
     options.checkpoint_every = checkpoint_every;
     options.max_batch_records = args.batch_records;
