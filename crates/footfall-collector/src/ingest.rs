@@ -71,7 +71,7 @@ pub fn ingest_single(text: &str, kind: MessageType, info: &RequestInfo<'_>) -> I
     let result = Message::parse(text).and_then(|message| {
         out.body_write_key = message.write_key().map(|k| k.into_owned());
         let valid = message.validate(Some(kind))?;
-        Ok(message.normalize(&valid, &stamp, new_message_id))
+        message.normalize_within_limits(&valid, &stamp, new_message_id)
     });
     match result {
         Ok(normalized) => {
@@ -84,7 +84,9 @@ pub fn ingest_single(text: &str, kind: MessageType, info: &RequestInfo<'_>) -> I
         }
         Err(error) => {
             out.failure = Some(match error {
-                ValidationError::MessageTooLarge(_) => ApiError::TooLarge(error.to_string()),
+                ValidationError::MessageTooLarge(_) | ValidationError::StoredMessageTooLarge(_) => {
+                    ApiError::TooLarge(error.to_string())
+                }
                 _ => ApiError::BadRequest(error.to_string()),
             });
             let mut dead =
@@ -152,7 +154,7 @@ pub fn ingest_batch(text: &str, is_import: bool, info: &RequestInfo<'_>) -> Inge
         };
         let result = message.and_then(|message| {
             let valid = message.validate(None)?;
-            Ok((valid.kind, message.normalize(&valid, &stamp, new_message_id)))
+            Ok((valid.kind, message.normalize_within_limits(&valid, &stamp, new_message_id)?))
         });
         match result {
             Ok((kind, normalized)) => {

@@ -53,6 +53,10 @@ pub enum ValidationError {
     /// The message is larger than Segment's per-message limit.
     #[error("message is {0} bytes; the limit is 32 KB (32768 bytes)")]
     MessageTooLarge(usize),
+    /// The message with what the server adds (the batch's `context` and `sentAt`, `messageId`,
+    /// `receivedAt`, `context.ip`) is larger than the stored limit.
+    #[error("message is {0} bytes once the batch's context is merged in; the limit is 64 KB (65536 bytes)")]
+    StoredMessageTooLarge(usize),
 }
 
 impl ValidationError {
@@ -68,7 +72,7 @@ impl ValidationError {
             Self::MissingField { .. } => "missing_field",
             Self::BadTimestamp { .. } => "bad_timestamp",
             Self::MessageIdTooLong(_) => "message_id_too_long",
-            Self::MessageTooLarge(_) => "message_too_large",
+            Self::MessageTooLarge(_) | Self::StoredMessageTooLarge(_) => "message_too_large",
         }
     }
 }

@@ -30,15 +30,52 @@ impl<'a> RawObject<'a> {
 
 /// Collects an object's members as raw values; shared by [`RawObject`] and [`MaybeObject`].
 fn collect_members<'de: 'a, 'a, A: MapAccess<'de>>(mut map: A) -> Result<RawObject<'a>, A::Error> {
-    let mut members: Vec<(Cow<'a, str>, &'a RawValue)> = Vec::with_capacity(map.size_hint().unwrap_or(16));
+    let mut members = MemberList::with_capacity(map.size_hint().unwrap_or(16));
     while let Some(CowStr(key)) = map.next_key::<CowStr<'a>>()? {
         let value: &'a RawValue = map.next_value()?;
-        match members.iter_mut().find(|(k, _)| *k == key) {
-            Some(slot) => slot.1 = value,
-            None => members.push((key, value)),
+        members.insert(key, value);
+    }
+    Ok(RawObject { members: members.members })
+}
+
+/// Members being collected, a repeated key keeping its last value in its first position. Small
+/// objects are searched in a line; past [`MemberList::INDEXED_FROM`] members a hash index takes
+/// over, so an object of many keys costs time linear in its size, never quadratic.
+struct MemberList<'a> {
+    members: Vec<(Cow<'a, str>, &'a RawValue)>,
+    index: Option<std::collections::HashMap<Cow<'a, str>, usize>>,
+}
+
+impl<'a> MemberList<'a> {
+    const INDEXED_FROM: usize = 32;
+
+    fn with_capacity(capacity: usize) -> Self {
+        Self { members: Vec::with_capacity(capacity.min(Self::INDEXED_FROM)), index: None }
+    }
+
+    fn len(&self) -> usize {
+        self.members.len()
+    }
+
+    fn insert(&mut self, key: Cow<'a, str>, value: &'a RawValue) {
+        if self.index.is_none() && self.members.len() >= Self::INDEXED_FROM {
+            let index = self.members.iter().enumerate().map(|(i, (k, _))| (k.clone(), i)).collect();
+            self.index = Some(index);
+        }
+        match &mut self.index {
+            Some(index) => match index.get(&key) {
+                Some(&i) => self.members[i].1 = value,
+                None => {
+                    index.insert(key.clone(), self.members.len());
+                    self.members.push((key, value));
+                }
+            },
+            None => match self.members.iter_mut().find(|(k, _)| *k == key) {
+                Some(slot) => slot.1 = value,
+                None => self.members.push((key, value)),
+            },
         }
     }
-    Ok(RawObject { members })
 }
 
 /// A member read apart from the others, with its position among them.
@@ -50,7 +87,7 @@ pub fn collect_members_except<'de: 'a, 'a, A: MapAccess<'de>>(
     mut map: A,
     special: &str,
 ) -> Result<(RawObject<'a>, SetAside<'a>), A::Error> {
-    let mut members: Vec<(Cow<'a, str>, &'a RawValue)> = Vec::with_capacity(map.size_hint().unwrap_or(16));
+    let mut members = MemberList::with_capacity(map.size_hint().unwrap_or(16));
     let mut aside: Option<(usize, MaybeObject<'a>)> = None;
     while let Some(CowStr(key)) = map.next_key::<CowStr<'a>>()? {
         if key == special {
@@ -60,12 +97,9 @@ pub fn collect_members_except<'de: 'a, 'a, A: MapAccess<'de>>(
             continue;
         }
         let value: &'a RawValue = map.next_value()?;
-        match members.iter_mut().find(|(k, _)| *k == key) {
-            Some(slot) => slot.1 = value,
-            None => members.push((key, value)),
-        }
+        members.insert(key, value);
     }
-    Ok((RawObject { members }, aside))
+    Ok((RawObject { members: members.members }, aside))
 }
 
 impl<'de: 'a, 'a> Deserialize<'de> for RawObject<'a> {

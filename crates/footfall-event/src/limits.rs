@@ -9,3 +9,8 @@ pub const MAX_BATCH_BYTES: usize = 500 * 1024;
 pub const MAX_BATCH_MESSAGES: usize = 2_500;
 /// Longest `messageId`, in characters (Segment: 100).
 pub const MAX_MESSAGE_ID_CHARS: usize = 100;
+/// Largest message as stored, after the server added `messageId`, `receivedAt`, `context.ip`
+/// and the batch's `sentAt` and `context` (64 KB): a message within [`MAX_MESSAGE_BYTES`] whose
+/// stored form would pass this is refused at the collector, so an acknowledged message always
+/// loads. Readers of the log parse stored messages of any size.
+pub const MAX_STORED_MESSAGE_BYTES: usize = 64 * 1024;

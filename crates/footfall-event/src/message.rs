@@ -11,7 +11,7 @@ use crate::json::{
     collect_members_except, json_type, raw_str, write_key, write_str, MaybeObject, ObjectOrType, ObjectReader,
     RawObject, SetAside,
 };
-use crate::limits::{MAX_MESSAGE_BYTES, MAX_MESSAGE_ID_CHARS};
+use crate::limits::{MAX_MESSAGE_BYTES, MAX_MESSAGE_ID_CHARS, MAX_STORED_MESSAGE_BYTES};
 use crate::time::parse_timestamp;
 use chrono::{DateTime, Utc};
 use serde_json::value::RawValue;
@@ -147,6 +147,13 @@ impl<'a> Message<'a> {
         if text.len() > MAX_MESSAGE_BYTES {
             return Err(ValidationError::MessageTooLarge(text.len()));
         }
+        Self::parse_stored(text)
+    }
+
+    /// Parses a message as the log stores it, whatever its size: the stored form of a message
+    /// that was within the limits when sent may be larger (see
+    /// [`crate::limits::MAX_STORED_MESSAGE_BYTES`]), and it must load all the same.
+    pub fn parse_stored(text: &'a str) -> Result<Self, ValidationError> {
         let first = text.trim_start().as_bytes().first().copied();
         if first != Some(b'{') {
             // Name the JSON type for a clear error, if it is JSON at all.
@@ -227,6 +234,21 @@ impl<'a> Message<'a> {
         let original = self.timestamp("originalTimestamp")?;
         let sent_at = self.timestamp("sentAt")?;
         Ok(Validated { kind, message_id, user_id, anonymous_id, event, client_time: original.or(timestamp), sent_at })
+    }
+
+    /// [`Message::normalize`], refusing a message whose stored form would be larger than
+    /// [`MAX_STORED_MESSAGE_BYTES`].
+    pub fn normalize_within_limits(
+        &self,
+        valid: &Validated<'a>,
+        stamp: &Stamp<'_>,
+        new_message_id: impl FnOnce() -> String,
+    ) -> Result<Normalized, ValidationError> {
+        let normalized = self.normalize(valid, stamp, new_message_id);
+        if normalized.json.len() > MAX_STORED_MESSAGE_BYTES {
+            return Err(ValidationError::StoredMessageTooLarge(normalized.json.len()));
+        }
+        Ok(normalized)
     }
 
     /// Writes the stored form of a validated message (see the module docs) into `out`.

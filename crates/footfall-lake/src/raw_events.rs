@@ -85,7 +85,7 @@ impl TableRows for RawEventsBuilder {
     fn push(&mut self, record: &StoredRecord) -> Result<(), LakeError> {
         let bad = |reason: String| LakeError::BadRecord { offset: record.offset, reason };
         let text = std::str::from_utf8(&record.value).map_err(|e| bad(e.to_string()))?;
-        let message = Message::parse(text).map_err(|e| bad(e.to_string()))?;
+        let message = Message::parse_stored(text).map_err(|e| bad(e.to_string()))?;
         let valid = message.validate(None).map_err(|e| bad(e.to_string()))?;
         let message_id = valid.message_id.as_deref().ok_or_else(|| bad("no messageId".into()))?;
         let received_at = message

@@ -54,24 +54,33 @@ pub struct InputEvent {
 }
 
 impl InputEvent {
-    /// Parses a stored log record.
+    /// Parses a stored log record. A record it cannot read is an error naming why, never a
+    /// panic: even a bug in parsing is caught here and reported as the record's error, so one
+    /// record can never stop the processor on it for good (it would be next again after every
+    /// restart).
     pub fn from_record(record: &StoredRecord) -> Result<Self, ProcessError> {
         let bad = |reason: String| ProcessError::BadRecord { offset: record.offset, reason };
         let text = std::str::from_utf8(&record.value).map_err(|e| bad(e.to_string()))?;
-        let mut event = Self::parse(text).map_err(bad)?;
+        let appended = DateTime::<Utc>::from_timestamp_millis(record.timestamp_ms);
+        let parsed = std::panic::catch_unwind(|| Self::parse_received(text, appended))
+            .unwrap_or_else(|_| Err("internal error while parsing the record (a bug: please report it)".to_owned()));
+        let mut event = parsed.map_err(bad)?;
         event.offset = record.offset;
-        if event.received_at == 0 {
-            event.received_at = record.timestamp_ms * 1000;
-        }
         Ok(event)
     }
 
     /// Parses stored message JSON (offset 0).
     pub fn parse(text: &str) -> Result<Self, String> {
-        let message = Message::parse(text).map_err(|e| e.to_string())?;
+        Self::parse_received(text, None)
+    }
+
+    /// Parses stored message JSON (offset 0); `appended` (when the log took the record) stands
+    /// in for a missing `receivedAt`, as the lake loader does.
+    pub fn parse_received(text: &str, appended: Option<DateTime<Utc>>) -> Result<Self, String> {
+        let message = Message::parse_stored(text).map_err(|e| e.to_string())?;
         let valid = message.validate(None).map_err(|e| e.to_string())?;
         let message_id = valid.message_id.as_deref().ok_or("no messageId")?.to_owned();
-        let received_at = message.received_at();
+        let received_at = message.received_at().or(appended);
         let received: DateTime<Utc> = received_at.unwrap_or_default();
         let owned = |v: Option<std::borrow::Cow<'_, str>>| v.map(|s| s.into_owned());
         let text_of = |key: &str| message.get(key).and_then(raw_str).map(|s| s.into_owned());
