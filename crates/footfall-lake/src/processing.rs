@@ -142,10 +142,7 @@ impl ProcessingJob {
         }
         let outputs: [Output; 4] =
             outputs.try_into().map_err(|_| LakeError::Checkpoint("expected four output tables".into()))?;
-        let state = match newest_checkpoint(checkpoints)? {
-            Some((_, path)) => read_checkpoint(&path)?,
-            None => ProcessorState::new(&config),
-        };
+        let state = newest_readable_checkpoint(checkpoints)?.unwrap_or_else(|| ProcessorState::new(&config));
         let checkpointed_offset = state.next_offset;
         Ok(Self {
             app_id: app_id.to_owned(),
@@ -382,7 +379,8 @@ impl ProcessingJob {
         }
         self.last_checkpoint = Instant::now();
         let io = |path: &Path, source| LakeError::Io { path: path.to_path_buf(), source };
-        let bytes = postcard::to_stdvec(self.processor.state())
+        let mut bytes = CHECKPOINT_HEADER.to_vec();
+        postcard::to_io(self.processor.state(), &mut bytes)
             .map_err(|e| LakeError::Checkpoint(format!("serializing the state at offset {offset}: {e}")))?;
         let path = self.checkpoints.join(format!("state-{offset:020}.bin"));
         let temporary = path.with_extension("tmp");
@@ -442,11 +440,49 @@ fn checkpoints_in(dir: &Path) -> Result<Vec<(u64, PathBuf)>, LakeError> {
         .collect())
 }
 
-fn newest_checkpoint(dir: &Path) -> Result<Option<(u64, PathBuf)>, LakeError> {
-    Ok(checkpoints_in(dir)?.into_iter().max())
+/// The state of the newest checkpoint in `dir` that can be read. One that is corrupt, torn or
+/// of another format version is passed over with a warning for the one before it; with none
+/// left the processor replays the log from its start, and each table's `txn` mark keeps it
+/// from writing again what it holds.
+fn newest_readable_checkpoint(dir: &Path) -> Result<Option<ProcessorState>, LakeError> {
+    let mut all = checkpoints_in(dir)?;
+    all.sort();
+    let found = !all.is_empty();
+    for (offset, path) in all.into_iter().rev() {
+        match read_checkpoint(&path) {
+            Ok(state) if state.next_offset == offset => return Ok(Some(state)),
+            Ok(state) => tracing::warn!(
+                path = %path.display(), at = state.next_offset,
+                "checkpoint holds the state of another offset than its name says; trying an older one"
+            ),
+            Err(error) => tracing::warn!(%error, "checkpoint passed over; trying an older one"),
+        }
+    }
+    if found {
+        tracing::warn!(
+            dir = %dir.display(),
+            "no readable checkpoint: replaying the log from its start (rows the tables hold are skipped)"
+        );
+    }
+    Ok(None)
 }
+
+/// What every checkpoint file starts with: a magic number and the format version of the state
+/// that follows. Bump the version whenever [`ProcessorState`]'s serialized form changes.
+const CHECKPOINT_HEADER: &[u8; 6] = b"FFCK\x02\x00";
 
 fn read_checkpoint(path: &Path) -> Result<ProcessorState, LakeError> {
     let bytes = std::fs::read(path).map_err(|e| LakeError::Io { path: path.to_path_buf(), source: e })?;
-    postcard::from_bytes(&bytes).map_err(|e| LakeError::Checkpoint(format!("{} is unreadable: {e}", path.display())))
+    let Some(state) = bytes.strip_prefix(CHECKPOINT_HEADER.as_slice()) else {
+        let version = match bytes.get(..4) {
+            Some(b"FFCK") => format!("format version {:?}", bytes.get(4..6)),
+            _ => "an older format (no header)".to_owned(),
+        };
+        return Err(LakeError::Checkpoint(format!(
+            "{} is of {version}, this build reads version {}",
+            path.display(),
+            CHECKPOINT_HEADER[4]
+        )));
+    };
+    postcard::from_bytes(state).map_err(|e| LakeError::Checkpoint(format!("{} is unreadable: {e}", path.display())))
 }

@@ -2,13 +2,13 @@
 //! carries the offset of the record that produced it (`trigger_offset`), so a replay from a
 //! checkpoint can skip what an output table already holds, whatever its batch boundaries.
 
-use crate::dedup::{Dedup, DEFAULT_HORIZON};
+use crate::dedup::{Dedup, DEFAULT_HORIZON, DEFAULT_MAX_IDS};
 use crate::enrich::{Enricher, Enrichment, IpPolicy};
 use crate::geo::GeoDb;
 use crate::identity::{Identities, Link};
 use crate::input::InputEvent;
 use crate::sessions::{Session, Sessions, DEFAULT_GAP};
-use crate::watermark::{Watermark, DEFAULT_LATENESS};
+use crate::watermark::{Watermark, DEFAULT_IDLE, DEFAULT_LATENESS, DEFAULT_QUORUM};
 use crate::windows::{WindowKey, Windows};
 use crate::{stable_hash, Micros, MINUTE};
 use footfall_log::StoredRecord;
@@ -18,10 +18,16 @@ use std::sync::Arc;
 /// How the processor behaves.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct ProcessorConfig {
-    /// Dedup horizon (µs of event time).
+    /// Dedup horizon (µs of arrival time).
     pub dedup_horizon: Micros,
+    /// Message ids dedup remembers at most (the earliest arrivals are forgotten first).
+    pub dedup_max_ids: usize,
     /// Allowed lateness behind the latest event time (µs).
     pub lateness: Micros,
+    /// Distinct devices whose event times move the watermark (see [`Watermark::with_quorum`]).
+    pub watermark_quorum: usize,
+    /// Arrival time (µs) after which a silent device stops counting for the watermark.
+    pub watermark_idle: Micros,
     /// Session inactivity gap (µs).
     pub session_gap: Micros,
     /// Metrics window width (µs).
@@ -34,7 +40,10 @@ impl Default for ProcessorConfig {
     fn default() -> Self {
         Self {
             dedup_horizon: DEFAULT_HORIZON,
+            dedup_max_ids: DEFAULT_MAX_IDS,
             lateness: DEFAULT_LATENESS,
+            watermark_quorum: DEFAULT_QUORUM,
+            watermark_idle: DEFAULT_IDLE,
             session_gap: DEFAULT_GAP,
             window: MINUTE,
             ip_policy: IpPolicy::default(),
@@ -143,11 +152,11 @@ impl ProcessorState {
         Self {
             next_offset: 0,
             counters: Counters::default(),
-            dedup: Dedup::new(config.dedup_horizon),
+            dedup: Dedup::with_max_ids(config.dedup_horizon, config.dedup_max_ids),
             identities: Identities::new(),
             sessions: Sessions::new(config.session_gap),
             windows: Windows::new(config.window),
-            watermark: Watermark::new(config.lateness),
+            watermark: Watermark::with_quorum(config.lateness, config.watermark_quorum, config.watermark_idle),
         }
     }
 
@@ -200,7 +209,7 @@ impl Processor {
             state.counters.unreadable += 1;
             return;
         };
-        if !state.dedup.first_time(&input.message_id, input.event_time) {
+        if !state.dedup.first_time(&input.message_id, input.received_at) {
             state.counters.duplicates += 1;
             return;
         }
@@ -210,7 +219,8 @@ impl Processor {
         let t = input.event_time;
         let minute_before = state.watermark.current().map(|w| w.div_euclid(MINUTE));
         let late = state.windows.is_closed(t, state.watermark.current());
-        state.watermark.observe(t);
+        let device = input.anonymous_id.as_deref().or(input.user_id.as_deref()).unwrap_or_default();
+        state.watermark.observe(t, stable_hash(device), input.received_at);
 
         let mut session_id = None;
         if enriched.agent.is_bot {

@@ -17,6 +17,57 @@ fn arrivals() -> impl Strategy<Value = Vec<(u16, i64, u8)>> {
 
 proptest! {
     #[test]
+    fn the_watermark_is_the_quorum_of_sources_and_outliers_cannot_move_it(
+        honest in prop::collection::vec((0u8..8, 0i64..7_200), 1..300),
+        outliers in prop::collection::vec((0u8..2, 0i64..10_000_000), 0..100),
+        quorum in 1usize..5,
+        lateness_s in 0i64..600,
+        seed in any::<u64>(),
+    ) {
+        // The first `quorum` sources seen are honest ones; then honest and outlier events
+        // interleave in an order drawn from `seed`.
+        let (mut first, mut rest): (Vec<_>, Vec<_>) = (Vec::new(), Vec::new());
+        for (source, t) in honest {
+            let new = !first.iter().any(|(s, _): &(u64, i64)| *s == u64::from(source));
+            if new && first.len() < quorum { first.push((u64::from(source), t)) } else { rest.push((u64::from(source), t)) }
+        }
+        let honest_first = first.len();
+        let outlier_sources = outliers.iter().map(|(s, _)| *s).collect::<BTreeSet<_>>().len();
+        rest.extend(outliers.iter().map(|(s, t)| (1000 + u64::from(*s), *t)));
+        let mut state = seed;
+        for i in (1..rest.len()).rev() {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            rest.swap(i, (state >> 33) as usize % (i + 1));
+        }
+        let events: Vec<(u64, i64)> = first.into_iter().chain(rest).collect();
+
+        let lateness = lateness_s * SECOND;
+        let mut watermark = Watermark::with_quorum(lateness, quorum, Micros::MAX);
+        let mut reference: Option<Micros> = None;
+        let mut latest_of: BTreeMap<u64, i64> = BTreeMap::new();
+        let mut honest_max = i64::MIN;
+        for (i, (source, t)) in events.iter().copied().enumerate() {
+            let micros = t * SECOND;
+            prop_assert_eq!(watermark.observe(micros, source, i as i64), reference.is_some_and(|w| micros < w));
+            // Brute force: each source at its latest time, latest first; the quorum-th decides
+            // (the earliest while fewer are known). Every source stays recent here.
+            let entry = latest_of.entry(source).or_insert(micros);
+            *entry = (*entry).max(micros);
+            let mut times: Vec<i64> = latest_of.values().copied().collect();
+            times.sort_unstable_by(|a, b| b.cmp(a));
+            let voted = times[(quorum - 1).min(times.len() - 1)];
+            reference = Some(reference.map_or(voted - lateness, |w: Micros| w.max(voted - lateness)));
+            prop_assert_eq!(watermark.current(), reference);
+            if source < 1000 {
+                honest_max = honest_max.max(micros);
+            }
+            if i + 1 >= honest_first && honest_first == quorum && outlier_sources < quorum {
+                prop_assert!(watermark.current() <= Some(honest_max - lateness), "fewer than a quorum of outliers moved it");
+            }
+        }
+    }
+
+    #[test]
     fn dedup_passes_each_id_once_within_the_horizon(arrivals in arrivals()) {
         // A horizon longer than the whole input: every repeat must be caught.
         let mut dedup = Dedup::new(10_000 * SECOND);
@@ -43,7 +94,7 @@ proptest! {
             // Late, by definition: the window ended at or before (latest time seen − lateness).
             let is_late = max_seen.is_some_and(|m| (t.div_euclid(MINUTE) + 1) * MINUTE <= m - lateness_s * SECOND);
             prop_assert_eq!(windows.is_closed(t, watermark.current()), is_late);
-            watermark.observe(t);
+            watermark.observe(t, 0, 0);
             max_seen = Some(max_seen.map_or(t, |m| m.max(t)));
             if is_late {
                 late += 1;

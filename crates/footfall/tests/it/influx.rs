@@ -268,6 +268,11 @@ async fn influxdb_down_for_thirty_seconds_loses_nothing_and_doubles_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
     let influx = Influx::start(&dir.path().join("influxdb"));
     let config = config_for(dir.path(), &influx);
+    // The backfills' last windows close when later traffic arrives and the backfill's devices
+    // have gone quiet (by arrival): one second here, so the event sent after the outage does it.
+    let mut text = std::fs::read_to_string(&config).expect("config");
+    text.push_str("[processor]\nwatermark_idle_seconds = 1\n");
+    std::fs::write(&config, text).expect("config");
     let mut server = Server::start(&dir.path().join("data"), &["--config", config.to_str().expect("utf8")]);
     simulate(&server, "5", "1", "2026-11-19T00:00:00Z");
     let deadline = Deadline::new("nothing reached InfluxDB");
@@ -280,6 +285,22 @@ async fn influxdb_down_for_thirty_seconds_loses_nothing_and_doubles_nothing() {
     simulate(&server, "6", "1", "2026-11-20T00:00:00Z");
     tokio::time::sleep(Duration::from_secs(30).saturating_sub(down.elapsed())).await;
     influx.resume();
+    let now = chrono::Utc::now().to_rfc3339();
+    let live = client()
+        .post(format!("{}/v1/track", server.url))
+        .basic_auth(KEY, Some(""))
+        .json(&serde_json::json!({"userId": "after-the-outage", "event": "Live", "timestamp": now, "sentAt": now}))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(live.status(), 200);
+    let deadline = Deadline::new("the backfill's windows never closed");
+    while !sql(&dir.path().join("data"), "SELECT count(*) AS n FROM events WHERE user_id = 'after-the-outage'")[0]["n"]
+        .as_f64()
+        .is_some_and(|n| n == 1.0)
+    {
+        deadline.wait().await;
+    }
 
     let expected = api_total(&server).await;
     let deadline = Deadline::new("InfluxDB never held every event after the outage");
