@@ -283,10 +283,16 @@ async fn tracking_call(
 }
 
 async fn healthz(State(collector): State<Arc<Collector>>) -> Response {
-    if collector.events.is_healthy() && collector.dead_letters.is_healthy() {
+    let problems: Vec<String> = [&collector.events, &collector.dead_letters]
+        .into_iter()
+        .filter(|sink| !sink.is_healthy())
+        .map(|sink| sink.problem().unwrap_or_else(|| "unavailable".into()))
+        .collect();
+    if problems.is_empty() {
         Json(json!({ "status": "ok" })).into_response()
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "event log unavailable" }))).into_response()
+        let body = json!({ "status": "event log unavailable", "reason": problems.join("; ") });
+        (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
     }
 }
 

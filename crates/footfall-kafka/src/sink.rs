@@ -61,6 +61,11 @@ impl EventSink for KafkaSink {
         self.producer.client().fatal_error().is_none()
     }
 
+    fn problem(&self) -> Option<String> {
+        let (code, reason) = self.producer.client().fatal_error()?;
+        Some(format!("the Kafka producer hit a fatal error ({code:?}: {reason}); restart this collector"))
+    }
+
     fn append(&self, records: Vec<Record>) -> Result<PendingAppend, AppendError> {
         let count = records.len();
         let mut deliveries = Vec::with_capacity(count);

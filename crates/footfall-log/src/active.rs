@@ -11,7 +11,6 @@
 use crate::error::LogError;
 use crate::segment::{segment_path, sync_dir};
 use std::fs::{File, OpenOptions};
-use std::io::Write;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
@@ -40,9 +39,16 @@ impl ActiveSegment {
             OpenOptions::new().create(true).write(true).truncate(false).custom_flags(libc::O_DIRECT).open(&path);
         let (file, direct) = match direct {
             Ok(file) => (file, true),
-            Err(_) => {
-                (OpenOptions::new().create(true).append(true).open(&path).map_err(LogError::io("open", &path))?, false)
-            }
+            // Positional writes (not O_APPEND): a failed write is written over by the next.
+            Err(_) => (
+                OpenOptions::new()
+                    .create(true)
+                    .write(true)
+                    .truncate(false)
+                    .open(&path)
+                    .map_err(LogError::io("open", &path))?,
+                false,
+            ),
         };
         if !existed {
             sync_dir(dir)?;
@@ -78,7 +84,7 @@ impl ActiveSegment {
     pub(crate) fn write_durably(&mut self, buf: &mut Vec<u8>, origin: usize) -> Result<(), LogError> {
         let path = segment_path(&self.dir, self.base);
         if !self.direct {
-            self.file.write_all(&buf[origin..]).map_err(LogError::io("write", &path))?;
+            self.file.write_all_at(&buf[origin..], self.size).map_err(LogError::io("write", &path))?;
             self.file.sync_data().map_err(LogError::io("fsync", &path))?;
             self.size += (buf.len() - origin) as u64;
             return Ok(());
@@ -107,6 +113,15 @@ impl ActiveSegment {
         self.tail.extend_from_slice(&buf[from..to]);
         self.size = new_size;
         Ok(())
+    }
+
+    /// After a failed [`ActiveSegment::write_durably`]: cuts whatever part of it reached the
+    /// file, back to the valid records, so no record of a refused commit can turn up after a
+    /// restart (recovery would take a whole one for valid). The next commit writes where the
+    /// failed one began.
+    pub(crate) fn discard_unwritten(&mut self) -> Result<(), LogError> {
+        let path = segment_path(&self.dir, self.base);
+        self.file.set_len(self.size).and_then(|_| self.file.sync_all()).map_err(LogError::io("truncate", &path))
     }
 
     /// Cuts the zero padding direct I/O leaves at the end, so the closed file holds exactly

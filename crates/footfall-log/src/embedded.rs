@@ -60,6 +60,9 @@ pub(crate) struct Shared {
     pub(crate) advanced: Condvar,
     pending_bytes: AtomicUsize,
     stopped: AtomicBool,
+    /// The error of the last commit, while writes fail (disk full, I/O error); cleared by the
+    /// next commit that succeeds.
+    failure: Mutex<Option<String>>,
 }
 
 impl Shared {
@@ -148,6 +151,7 @@ impl EmbeddedLog {
             advanced: Condvar::new(),
             pending_bytes: AtomicUsize::new(0),
             stopped: AtomicBool::new(false),
+            failure: Mutex::new(None),
         });
         let (tx, rx) = mpsc::channel();
         let writer_shared = Arc::clone(&shared);
@@ -255,8 +259,11 @@ impl EventSink for EmbeddedLog {
         Ok(Box::pin(async move { ack.await.map_err(|_| LogError::WriterStopped)? }))
     }
 
-    fn is_healthy(&self) -> bool {
-        !self.shared.stopped.load(Ordering::Acquire)
+    fn problem(&self) -> Option<String> {
+        if self.shared.stopped.load(Ordering::Acquire) {
+            return Some("the event log's writer has stopped".into());
+        }
+        self.shared.failure.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 }
 
@@ -337,16 +344,29 @@ fn run_writer(
         }
         let result = commit(active, &mut batch, &mut buf, next_offset, config, &mut last_retention, shared);
         shared.pending_bytes.fetch_sub(bytes, Ordering::AcqRel);
+        let mut failure = shared.failure.lock().unwrap_or_else(|e| e.into_inner());
         match result {
-            Ok(new_end) => next_offset = new_end,
+            Ok(new_end) => {
+                next_offset = new_end;
+                if let Some(reason) = failure.take() {
+                    tracing::info!(%reason, "event log writes succeed again");
+                }
+            }
             Err(e) => {
-                tracing::error!(error = %e, "event log write failed; the log stops accepting appends");
-                shared.stopped.store(true, Ordering::Release);
+                // Refuse this commit's requests (their clients retry), cut what it may have
+                // written in part, and try the next commit: a full disk that gets space back,
+                // or a transient I/O error, heals without a restart.
                 let reason = e.to_string();
+                if failure.is_none() {
+                    tracing::error!(error = %reason, "event log write failed; appends are refused until a write succeeds");
+                }
                 for request in batch.drain(..) {
                     let _ = request.reply.send(Err(LogError::WriteFailed(reason.clone())));
                 }
-                return;
+                if let Err(cut) = active.discard_unwritten() {
+                    tracing::error!(error = %cut, "cutting a failed write; the next commit retries");
+                }
+                *failure = Some(format!("event log cannot write: {reason}"));
             }
         }
     }

@@ -29,7 +29,12 @@ pub trait EventSink: Send + Sync {
 
     /// Whether appends can currently succeed (for health checks).
     fn is_healthy(&self) -> bool {
-        true
+        self.problem().is_none()
+    }
+
+    /// Why appends cannot succeed now, if they cannot (shown by `/healthz`).
+    fn problem(&self) -> Option<String> {
+        None
     }
 }
 

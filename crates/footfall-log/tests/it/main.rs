@@ -2,6 +2,7 @@
 //! retention. One test binary for the crate keeps link times down.
 
 mod append;
+mod disk_full;
 mod recovery;
 
 use footfall_log::{EmbeddedLog, LogConfig, Record};
