@@ -34,11 +34,27 @@ impl Default for CollectorConfig {
     }
 }
 
+impl CollectorConfig {
+    /// Refuses settings a collector must not start with: no write key at all, or an empty one
+    /// (it would accept any request whose Basic user name is empty).
+    pub fn check(&self) -> Result<(), String> {
+        if self.write_keys.is_empty() {
+            return Err("no write key: set [collector] write_keys or --write-key".into());
+        }
+        if self.write_keys.iter().any(|k| k.trim().is_empty()) {
+            return Err("an empty write key would let anyone send events: remove it from [collector] write_keys".into());
+        }
+        Ok(())
+    }
+}
+
 mod secs {
     use serde::{Deserialize, Deserializer, Serializer};
     use std::time::Duration;
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        f64::deserialize(d).map(Duration::from_secs_f64)
+        let seconds = f64::deserialize(d)?;
+        Duration::try_from_secs_f64(seconds)
+            .map_err(|_| serde::de::Error::custom(format!("{seconds} is not a number of seconds")))
     }
     pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_f64(d.as_secs_f64())
