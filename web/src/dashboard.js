@@ -91,7 +91,8 @@ function live() {
   const eventsChart = chart(document.getElementById("live-chart"));
   const funnelChart = chart(document.getElementById("live-funnel"));
   let latest = null;
-  const source = new EventSource("/api/v1/live");
+  // EventSource cannot send an Authorization header: the token goes as a parameter.
+  const source = new EventSource(token() ? `/api/v1/live?token=${encodeURIComponent(token())}` : "/api/v1/live");
   source.addEventListener("live", (message) => {
     latest = JSON.parse(message.data);
   });

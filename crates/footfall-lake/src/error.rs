@@ -56,6 +56,9 @@ pub enum LakeError {
     /// A metrics query with a bad parameter.
     #[error("{0}")]
     BadMetricsQuery(String),
+    /// A query ran past its time limit (`[sql] timeout_seconds`) and was cancelled.
+    #[error("the query ran longer than its limit of {0:?} and was cancelled ([sql] timeout_seconds)")]
+    QueryTimeout(std::time::Duration),
     /// A worker thread of the loader failed (a bug, not bad input).
     #[error("loader worker: {0}")]
     Worker(String),

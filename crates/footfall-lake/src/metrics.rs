@@ -100,14 +100,24 @@ pub fn parse_step(text: &str) -> Result<Micros, LakeError> {
 }
 
 /// A time: RFC 3339 (`2026-11-20T00:00:00Z`) or whole seconds since the epoch.
+/// Times are of years 0000 to 9999, so every difference and step fits in µs.
 pub fn parse_time(text: &str) -> Result<Micros, LakeError> {
-    if let Ok(seconds) = text.parse::<i64>() {
-        return seconds.checked_mul(1_000_000).ok_or_else(|| bad(format!("time {text:?} out of range")));
-    }
-    DateTime::parse_from_rfc3339(text)
-        .map(|t| t.timestamp_micros())
-        .map_err(|e| bad(format!("time must be RFC 3339 or seconds since 1970, not {text:?}: {e}")))
+    let time = match text.parse::<i64>() {
+        Ok(seconds) => seconds.checked_mul(1_000_000),
+        Err(_) => Some(
+            DateTime::parse_from_rfc3339(text)
+                .map(|t| t.timestamp_micros())
+                .map_err(|e| bad(format!("time must be RFC 3339 or seconds since 1970, not {text:?}: {e}")))?,
+        ),
+    };
+    time.filter(|t| (EARLIEST_TIME..=LATEST_TIME).contains(t))
+        .ok_or_else(|| bad(format!("time {text:?} out of range (years 0000 to 9999)")))
 }
+
+/// 0000-01-01T00:00:00Z in µs.
+const EARLIEST_TIME: Micros = -62_167_219_200_000_000;
+/// 9999-12-31T23:59:59.999999Z in µs.
+const LATEST_TIME: Micros = 253_402_300_799_999_999;
 
 /// A time as RFC 3339 text, UTC.
 pub fn format_time(time: Micros) -> String {
@@ -153,11 +163,11 @@ impl MetricsQuery {
         if step <= 0 || step % MINUTE != 0 {
             return Err(bad("step must be whole minutes".into()));
         }
-        let from = from.div_euclid(step) * step;
+        let from = from.div_euclid(step).checked_mul(step).ok_or_else(|| bad("from is out of range".into()))?;
         if to <= from {
             return Err(bad(format!("from ({}) must be before to ({})", format_time(from), format_time(to))));
         }
-        if (to - from) / step > MAX_POINTS {
+        if to.checked_sub(from).is_none_or(|range| range / step > MAX_POINTS) {
             return Err(bad(format!("at most {MAX_POINTS} points per series: use a coarser step")));
         }
         Ok(Self { metric, event, from, to, step, by })
@@ -625,6 +635,13 @@ mod tests {
         assert!(parse_time("yesterday").is_err());
         assert!(MetricsQuery::new(Metric::Events, None, 10 * MINUTE, 5 * MINUTE, MINUTE, None).is_err());
         assert!(MetricsQuery::new(Metric::Events, None, 0, MAX_POINTS * MINUTE + MINUTE, MINUTE, None).is_err());
+        // Extremes overflow nothing: refused as out of range, or as too many points.
+        assert!(MetricsQuery::new(Metric::Events, None, i64::MIN, i64::MAX, MINUTE, None).is_err());
+        assert!(MetricsQuery::new(Metric::Events, None, i64::MIN + 1, i64::MAX, 366 * 24 * 60 * MINUTE, None).is_err());
+        for text in ["9223372036854775807", "-9223372036854775808", "+275760-09-13T00:00:00Z", "253402300800"] {
+            assert!(parse_time(text).is_err(), "{text} is out of range");
+        }
+        assert!(parse_time("253402300799").is_ok());
         assert!("visits".parse::<Metric>().is_err() && "os".parse::<Dimension>().is_err());
     }
 

@@ -8,6 +8,9 @@ use crate::schema::BRONZE_TABLES;
 use crate::transform::Transform;
 use deltalake::arrow::record_batch::RecordBatch;
 use deltalake::datafusion::execution::context::{SQLOptions, SessionConfig, SessionContext};
+use deltalake::datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use futures::StreamExt;
+use std::time::Duration;
 
 /// What a query may do: read. DDL (`CREATE`, `DROP`), DML (`INSERT`, `UPDATE`, `DELETE`,
 /// `COPY`) and statements (`SET`) are refused with DataFusion's own message.
@@ -43,12 +46,24 @@ pub fn table_names(lake: &Lake) -> Vec<String> {
 /// A DataFusion session with every existing table of `lake` registered by name, the JSON
 /// functions and `window_funnel`.
 pub async fn session(lake: &Lake) -> Result<SessionContext, LakeError> {
+    session_within(lake, None).await
+}
+
+/// [`session`] whose queries may hold at most `memory_bytes` in DataFusion's memory pool
+/// (sorts and joins past it spill or fail with "Resources exhausted"); `None`: no limit.
+pub async fn session_within(lake: &Lake, memory_bytes: Option<usize>) -> Result<SessionContext, LakeError> {
     // Filters are applied while decoding Parquet (late materialization): a query that keeps a
     // few rows does not decode the large JSON columns of the others.
     let config = SessionConfig::new()
         .set_bool("datafusion.execution.parquet.pushdown_filters", true)
         .set_bool("datafusion.execution.parquet.reorder_filters", true);
-    let mut ctx = SessionContext::new_with_config(config);
+    let mut ctx = match memory_bytes {
+        Some(bytes) => SessionContext::new_with_config_rt(
+            config,
+            RuntimeEnvBuilder::new().with_memory_limit(bytes, 1.0).build_arc()?,
+        ),
+        None => SessionContext::new_with_config(config),
+    };
     datafusion_functions_json::register_all(&mut ctx)?;
     ctx.register_udaf(crate::window_funnel::window_funnel_udaf());
     for name in table_names(lake) {
@@ -74,4 +89,62 @@ pub async fn query(lake: &Lake, query: &str) -> Result<Vec<RecordBatch>, LakeErr
     let ctx = session(lake).await?;
     let frame = ctx.sql_with_options(query, read_only()).await?;
     Ok(frame.collect().await?)
+}
+
+/// What one query may use: memory, time and rows of answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueryLimits {
+    /// Bytes of DataFusion's memory pool (hash tables, sorts, aggregates).
+    pub memory_bytes: usize,
+    /// Time from planning to the last row kept; past it the query is cancelled.
+    pub timeout: Duration,
+    /// Rows kept at most; the query stops producing once it has them.
+    pub max_rows: usize,
+}
+
+impl Default for QueryLimits {
+    /// 1 GiB, 60 seconds, 10,000 rows.
+    fn default() -> Self {
+        Self { memory_bytes: 1 << 30, timeout: Duration::from_secs(60), max_rows: 10_000 }
+    }
+}
+
+/// The rows of a bounded query.
+#[derive(Debug, Default)]
+pub struct BoundedAnswer {
+    /// At most `max_rows` rows.
+    pub batches: Vec<RecordBatch>,
+    /// Whether the query had more rows than were kept.
+    pub truncated: bool,
+}
+
+/// Runs `query`, read-only, within `limits`: the answer is streamed and the query stopped once
+/// `max_rows` rows are in hand (no more are produced), it holds at most `memory_bytes`, and it
+/// is cancelled after `timeout` with [`LakeError::QueryTimeout`].
+pub async fn query_bounded(lake: &Lake, query: &str, limits: QueryLimits) -> Result<BoundedAnswer, LakeError> {
+    let run = async {
+        let ctx = session_within(lake, Some(limits.memory_bytes)).await?;
+        let frame = ctx.sql_with_options(query, read_only()).await?;
+        let mut stream = frame.execute_stream().await?;
+        let mut answer = BoundedAnswer::default();
+        let mut rows = 0;
+        while let Some(batch) = stream.next().await {
+            let batch = batch?;
+            if batch.num_rows() == 0 {
+                continue;
+            }
+            let room = limits.max_rows - rows;
+            if batch.num_rows() > room {
+                answer.truncated = true;
+                if room > 0 {
+                    answer.batches.push(batch.slice(0, room));
+                }
+                break;
+            }
+            rows += batch.num_rows();
+            answer.batches.push(batch);
+        }
+        Ok(answer)
+    };
+    tokio::time::timeout(limits.timeout, run).await.map_err(|_| LakeError::QueryTimeout(limits.timeout))?
 }

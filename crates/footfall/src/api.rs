@@ -15,14 +15,12 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use footfall_analytics::AnalyticsError;
 use footfall_lake::metrics::{MetricsStore, RecentWindows};
+use footfall_lake::sql::QueryLimits;
 use footfall_lake::{Lake, LakeError};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-
-/// Rows a SQL answer holds at most unless the request asks for fewer.
-pub const MAX_ROWS: usize = 10_000;
 
 /// What the API handlers share.
 #[derive(Debug, Clone)]
@@ -40,6 +38,48 @@ pub struct ApiState {
     pub recent: Option<RecentRequests>,
     /// `metrics_1m`, kept open between queries.
     pub metrics: Arc<MetricsStore>,
+    /// What one SQL query may use (`[sql]`); `max_rows` is also the ceiling of a request's.
+    pub sql_limits: QueryLimits,
+    /// The threads SQL and analyses run on, apart from the collector's.
+    pub queries: Arc<QueryThreads>,
+}
+
+/// A Tokio runtime of its own for queries and analyses: however heavy a query, the threads
+/// that accept events are not the ones it occupies.
+#[derive(Debug)]
+pub struct QueryThreads(Option<tokio::runtime::Runtime>);
+
+impl QueryThreads {
+    /// `threads` worker threads (at least one), named `footfall-query`.
+    pub fn new(threads: usize) -> std::io::Result<Self> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads.max(1))
+            .thread_name("footfall-query")
+            .enable_all()
+            .build()?;
+        Ok(Self(Some(runtime)))
+    }
+
+    /// Runs `work` on the query threads and waits for it from the caller's runtime.
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl std::future::Future<Output = T> + Send + 'static,
+    ) -> Result<T, ApiFailure> {
+        let runtime = self.0.as_ref().ok_or_else(|| ApiFailure(StatusCode::SERVICE_UNAVAILABLE, "stopping".into()))?;
+        runtime.spawn(work).await.map_err(|e| {
+            tracing::error!(error = %e, "a query task failed");
+            ApiFailure(StatusCode::INTERNAL_SERVER_ERROR, format!("the query failed: {e}"))
+        })
+    }
+}
+
+impl Drop for QueryThreads {
+    fn drop(&mut self) {
+        // Dropped from async code at shutdown: let the threads wind down on their own.
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
 }
 
 /// Where to ask the processor for its recent windows: send a reply channel.
@@ -81,7 +121,7 @@ async fn openapi() -> impl IntoResponse {
 pub struct SqlRequest {
     /// The query (read-only).
     pub query: String,
-    /// Rows to return at most (default and ceiling: [`MAX_ROWS`]).
+    /// Rows to return at most (default and ceiling: `[sql] max_rows`).
     pub max_rows: Option<usize>,
 }
 
@@ -113,25 +153,89 @@ impl IntoResponse for ApiFailure {
 }
 
 /// Lets a request through if it carries the token, or if no token is set and it comes from
-/// this machine.
-fn authorize(state: &ApiState, peer: SocketAddr, headers: &HeaderMap) -> Result<(), ApiFailure> {
+/// this machine *and* is addressed to it: with no token, a `Host` (and an `Origin`, when sent)
+/// other than a loopback name is refused, so a web page that rebinds its own DNS name to
+/// 127.0.0.1 cannot reach the API through the visitor's browser. `query_token` is the token
+/// of a `?token=` parameter, for clients that cannot set headers (EventSource).
+fn authorize(
+    state: &ApiState,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+    query_token: Option<&str>,
+) -> Result<(), ApiFailure> {
     let unauthorized = |m: &str| Err(ApiFailure(StatusCode::UNAUTHORIZED, m.to_owned()));
     match &state.token {
-        None if peer.ip().is_loopback() => Ok(()),
-        None => unauthorized("the API answers other machines only with a token: set [api] token"),
+        None if !is_loopback(peer.ip()) => {
+            unauthorized("the API answers other machines only with a token: set [api] token")
+        }
+        None => check_loopback_addressed(headers),
         Some(token) => {
             let given = headers
                 .get(header::AUTHORIZATION)
                 .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.strip_prefix("Bearer "))
-                .map(str::trim);
+                .and_then(|v| v.trim().split_once(' '))
+                .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+                .map(|(_, value)| value.trim())
+                .or(query_token);
             match given {
-                Some(given) if given == token => Ok(()),
+                Some(given) if constant_time_eq(given.as_bytes(), token.as_bytes()) => Ok(()),
                 Some(_) => unauthorized("wrong bearer token"),
                 None => unauthorized("missing bearer token (Authorization: Bearer TOKEN)"),
             }
         }
     }
+}
+
+/// Whether `ip` is this machine's loopback, IPv4-mapped IPv6 (`::ffff:127.0.0.1`) included.
+pub fn is_loopback(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_loopback(),
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(v6.is_loopback(), |v4| v4.is_loopback()),
+    }
+}
+
+/// Whether a `Host` value (`name[:port]`) names this machine's loopback: `localhost` (and
+/// `*.localhost`), `127.0.0.0/8`, `[::1]`.
+pub fn is_loopback_host(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or_default(),
+        None => host
+            .rsplit_once(':')
+            .map_or(host, |(name, port)| if port.bytes().all(|b| b.is_ascii_digit()) { name } else { host }),
+    };
+    let name = name.trim_end_matches('.').to_ascii_lowercase();
+    name == "localhost" || name.ends_with(".localhost") || name.parse::<IpAddr>().is_ok_and(is_loopback)
+}
+
+/// Refuses a request whose `Host` or `Origin` names another site than this machine.
+fn check_loopback_addressed(headers: &HeaderMap) -> Result<(), ApiFailure> {
+    let forbidden = |what: &str, value: &str| {
+        Err(ApiFailure(
+            StatusCode::FORBIDDEN,
+            format!(
+                "{what} {value:?} is not this machine: with no [api] token the API answers requests addressed to \
+                 localhost or 127.0.0.1 only (DNS rebinding protection); set [api] token to serve other names"
+            ),
+        ))
+    };
+    let host = headers.get(header::HOST).map(|v| v.to_str().unwrap_or("(not text)"));
+    match host {
+        Some(host) if !is_loopback_host(host) => return forbidden("Host", host),
+        None => return forbidden("Host", ""),
+        Some(_) => {}
+    }
+    if let Some(origin) = headers.get(header::ORIGIN).map(|v| v.to_str().unwrap_or("(not text)")) {
+        let authority = origin.split_once("://").map(|(_, rest)| rest);
+        if !authority.is_some_and(is_loopback_host) {
+            return forbidden("Origin", origin);
+        }
+    }
+    Ok(())
+}
+
+/// Compares two secrets in time that depends on their lengths only, not on where they differ.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 async fn sql(
@@ -140,21 +244,25 @@ async fn sql(
     headers: HeaderMap,
     body: Result<Json<SqlRequest>, JsonRejection>,
 ) -> Result<Json<SqlResponse>, ApiFailure> {
-    authorize(&state, peer, &headers)?;
+    authorize(&state, peer, &headers, None)?;
     let Json(request) = body.map_err(|e| ApiFailure(StatusCode::BAD_REQUEST, e.body_text()))?;
-    let batches = footfall_lake::sql::query(&state.lake, &request.query).await.map_err(|e| match e {
-        LakeError::Query(_) => ApiFailure(StatusCode::BAD_REQUEST, e.to_string()),
-        other => {
-            tracing::error!(error = %other, "SQL API query failed");
-            ApiFailure(StatusCode::INTERNAL_SERVER_ERROR, other.to_string())
-        }
-    })?;
-    let (columns, mut rows) =
-        json_rows(&batches).map_err(|e| ApiFailure(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}")))?;
-    let max = request.max_rows.unwrap_or(MAX_ROWS).min(MAX_ROWS);
-    let truncated = rows.len() > max;
-    rows.truncate(max);
-    Ok(Json(SqlResponse { columns, row_count: rows.len(), rows, truncated }))
+    let ceiling = state.sql_limits.max_rows;
+    let limits = QueryLimits { max_rows: request.max_rows.unwrap_or(ceiling).min(ceiling), ..state.sql_limits };
+    let lake = state.lake.clone();
+    let answer = state
+        .queries
+        .run(async move { footfall_lake::sql::query_bounded(&lake, &request.query, limits).await })
+        .await?
+        .map_err(|e| match e {
+            LakeError::Query(_) | LakeError::QueryTimeout(_) => ApiFailure(StatusCode::BAD_REQUEST, e.to_string()),
+            other => {
+                tracing::error!(error = %other, "SQL API query failed");
+                ApiFailure(StatusCode::INTERNAL_SERVER_ERROR, other.to_string())
+            }
+        })?;
+    let (columns, rows) =
+        json_rows(&answer.batches).map_err(|e| ApiFailure(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}")))?;
+    Ok(Json(SqlResponse { columns, row_count: rows.len(), rows, truncated: answer.truncated }))
 }
 
 /// `GET /api/v1/metrics?metric=&event=&from=&to=&step=&by=`: a time series from `metrics_1m`
@@ -166,7 +274,7 @@ async fn metrics(
     headers: HeaderMap,
     params: Result<Query<MetricsParams>, QueryRejection>,
 ) -> Result<Json<Value>, ApiFailure> {
-    authorize(&state, peer, &headers)?;
+    authorize(&state, peer, &headers, None)?;
     let Query(params) = params.map_err(|e| ApiFailure(StatusCode::BAD_REQUEST, e.body_text()))?;
     let (query, step) =
         params.to_query(now_micros()).map_err(|e| ApiFailure(StatusCode::BAD_REQUEST, e.to_string()))?;
@@ -190,9 +298,11 @@ async fn analysis<R: Analysis>(
     headers: HeaderMap,
     body: Result<Json<R>, JsonRejection>,
 ) -> Result<Json<R::Answer>, ApiFailure> {
-    authorize(&state, peer, &headers)?;
+    authorize(&state, peer, &headers, None)?;
     let Json(request) = body.map_err(|e| ApiFailure(StatusCode::BAD_REQUEST, e.body_text()))?;
-    request.run(&state.lake, now_micros()).await.map(Json).map_err(analysis_failure)
+    let lake = state.lake.clone();
+    let answer = state.queries.run(async move { request.run(&lake, now_micros()).await }).await?;
+    answer.map(Json).map_err(analysis_failure)
 }
 
 /// An analysis error as an API answer: 400 for the caller's mistakes, 500 for ours.
@@ -206,6 +316,14 @@ fn analysis_failure(e: AnalyticsError) -> ApiFailure {
     }
 }
 
+/// `GET /api/v1/live?token=`: the token may come as a parameter, since a browser's EventSource
+/// cannot send an `Authorization` header.
+#[derive(Debug, Deserialize)]
+pub struct LiveAccess {
+    /// The API token.
+    pub token: Option<String>,
+}
+
 /// `GET /api/v1/live`: Server-Sent Events, one `live` event with the live view (JSON: buckets
 /// of ten seconds, active persons, recent events, watermark) at once and after every
 /// processing pass that saw new events (at most every 100 ms).
@@ -213,8 +331,9 @@ async fn live(
     State(state): State<Arc<ApiState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
+    Query(access): Query<LiveAccess>,
 ) -> Result<Sse<impl futures::Stream<Item = Result<Event, std::convert::Infallible>>>, ApiFailure> {
-    authorize(&state, peer, &headers)?;
+    authorize(&state, peer, &headers, access.token.as_deref())?;
     let mut receiver = state.live.clone();
     receiver.mark_changed();
     let stopping = state.stopping.clone();
@@ -227,4 +346,44 @@ async fn live(
         Some((Ok(Event::default().event("live").data(text.as_str())), (receiver, stopping)))
     });
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_names_and_addresses() {
+        for host in [
+            "localhost",
+            "localhost:8080",
+            "LOCALHOST.",
+            "shop.localhost:1",
+            "127.0.0.1",
+            "127.9.9.9:80",
+            "[::1]:8080",
+            "[::ffff:127.0.0.1]",
+        ] {
+            assert!(is_loopback_host(host), "{host}");
+        }
+        for host in [
+            "evil.example",
+            "evil.example:8080",
+            "127.0.0.1.evil.example",
+            "localhost.evil.example",
+            "10.0.0.1",
+            "[::2]",
+            "",
+        ] {
+            assert!(!is_loopback_host(host), "{host}");
+        }
+        assert!(is_loopback("::ffff:127.0.0.1".parse().expect("ip")));
+        assert!(!is_loopback("::ffff:10.0.0.1".parse().expect("ip")));
+    }
+
+    #[test]
+    fn tokens_compare_whole() {
+        assert!(constant_time_eq(b"secret", b"secret"));
+        assert!(!constant_time_eq(b"secret", b"secreT") && !constant_time_eq(b"secret", b"secret2"));
+    }
 }

@@ -27,6 +27,8 @@ pub struct FootfallConfig {
     pub lake: LakeSettings,
     /// The query API.
     pub api: ApiSettings,
+    /// What SQL queries may use.
+    pub sql: SqlSettings,
     /// The stream processor.
     pub processor: ProcessorSettings,
     /// The InfluxDB sink (off unless `url` is set).
@@ -117,10 +119,20 @@ impl InfluxSettings {
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct ProcessorSettings {
-    /// Dedup horizon: a `messageId` seen again within this many hours (event time) is dropped.
+    /// Dedup horizon: a `messageId` that arrives again within this many hours of its first
+    /// arrival (`receivedAt`, whatever its event time) is dropped.
     pub dedup_hours: f64,
+    /// Message ids dedup remembers at most (about 40 bytes each); when full, the earliest
+    /// arrivals are forgotten first.
+    pub dedup_max_ids: usize,
     /// Allowed lateness: windows close this many seconds behind the latest event time.
     pub lateness_seconds: f64,
+    /// Distinct devices whose latest event times the watermark follows: it is the n-th latest
+    /// of them, so fewer than n devices with clocks far ahead cannot close everyone's windows.
+    pub watermark_quorum: usize,
+    /// A device that has sent nothing for this many seconds (by arrival) stops counting for
+    /// the watermark, so a quiet site's windows still close.
+    pub watermark_idle_seconds: f64,
     /// A session ends after this many minutes without events.
     pub session_gap_minutes: f64,
     /// What to keep of IP addresses: `keep`, `truncate` (/24, /48) or `drop`.
@@ -135,7 +147,10 @@ impl Default for ProcessorSettings {
         let (hour, second, minute) = (3600e6, 1e6, 60e6);
         Self {
             dedup_hours: d.dedup_horizon as f64 / hour,
+            dedup_max_ids: d.dedup_max_ids,
             lateness_seconds: d.lateness as f64 / second,
+            watermark_quorum: d.watermark_quorum,
+            watermark_idle_seconds: d.watermark_idle as f64 / second,
             session_gap_minutes: d.session_gap as f64 / minute,
             ip: d.ip_policy,
             geoip: None,
@@ -149,7 +164,10 @@ impl ProcessorSettings {
         let micros = |x: f64, unit: f64| (x.max(0.0) * unit) as i64;
         footfall_processor::ProcessorConfig {
             dedup_horizon: micros(self.dedup_hours, 3600e6),
+            dedup_max_ids: self.dedup_max_ids.max(1),
             lateness: micros(self.lateness_seconds, 1e6),
+            watermark_quorum: self.watermark_quorum.max(1),
+            watermark_idle: micros(self.watermark_idle_seconds, 1e6),
             session_gap: micros(self.session_gap_minutes, 60e6).max(1),
             ip_policy: self.ip,
             ..footfall_processor::ProcessorConfig::default()
@@ -183,6 +201,46 @@ pub struct LakeSettings {
 pub struct ApiSettings {
     /// Bearer token every API request must carry. Empty: the API answers loopback clients only.
     pub token: String,
+}
+
+/// `[sql]`: bounds on each SQL query (`POST /api/v1/sql`, `footfall sql`) and the threads
+/// queries and analyses run on in a server.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct SqlSettings {
+    /// MiB of DataFusion's memory pool per query; past it a query fails ("Resources exhausted").
+    pub memory_mib: u64,
+    /// Seconds a query may run; then it is cancelled.
+    pub timeout_seconds: f64,
+    /// Rows an API answer holds at most (the query stops producing beyond them).
+    pub max_rows: usize,
+    /// Threads a server runs queries and analyses on, apart from the collector's.
+    pub threads: usize,
+}
+
+impl Default for SqlSettings {
+    fn default() -> Self {
+        let d = footfall_lake::sql::QueryLimits::default();
+        Self {
+            memory_mib: (d.memory_bytes >> 20) as u64,
+            timeout_seconds: d.timeout.as_secs_f64(),
+            max_rows: d.max_rows,
+            threads: 1,
+        }
+    }
+}
+
+impl SqlSettings {
+    /// The limits of one query.
+    pub fn limits(&self) -> anyhow::Result<footfall_lake::sql::QueryLimits> {
+        let timeout =
+            Duration::try_from_secs_f64(self.timeout_seconds).ok().filter(|t| !t.is_zero()).with_context(|| {
+                format!("[sql] timeout_seconds must be a positive number, not {}", self.timeout_seconds)
+            })?;
+        let memory_bytes = usize::try_from(self.memory_mib.saturating_mul(1 << 20)).unwrap_or(usize::MAX);
+        anyhow::ensure!(memory_bytes > 0, "[sql] memory_mib must be positive");
+        Ok(footfall_lake::sql::QueryLimits { memory_bytes, timeout, max_rows: self.max_rows.max(1) })
+    }
 }
 
 /// `[log]`: the event log: which one, and the embedded log's settings.

@@ -41,7 +41,7 @@ impl MetricsParams {
         };
         let from = match &self.from {
             Some(text) => parse_time(text)?,
-            None => to - 24 * 3_600_000_000,
+            None => to.saturating_sub(24 * 3_600_000_000),
         };
         let by = self.by.as_deref().map(str::parse::<Dimension>).transpose()?;
         let event = self.event.clone().filter(|e| !e.is_empty());

@@ -49,6 +49,8 @@ pub struct ServerOptions {
     pub lake: Lake,
     /// The query API's bearer token, if any.
     pub api_token: Option<String>,
+    /// What SQL queries may use, and the threads queries run on.
+    pub sql: crate::config::SqlSettings,
     /// The stream processor's settings.
     pub processor: ProcessorOptions,
     /// The InfluxDB sink, if one is configured.
@@ -112,9 +114,11 @@ pub async fn start(options: ServerOptions) -> anyhow::Result<RunningServer> {
         kafka,
         lake,
         api_token,
+        sql,
         processor,
         influx,
     } = options;
+    collector_config.check().map_err(anyhow::Error::msg)?;
     let log = EventLog::open(kafka.as_ref(), &data.join("log"), log_config).await?;
     let mut collector_config = collector_config;
     collector_config.key_by_device = log.key_by_device();
@@ -140,6 +144,8 @@ pub async fn start(options: ServerOptions) -> anyhow::Result<RunningServer> {
         stopping: stopped.clone(),
         recent: Some(recent),
         metrics: Arc::new(footfall_lake::metrics::MetricsStore::new(lake.clone())),
+        sql_limits: sql.limits()?,
+        queries: Arc::new(crate::api::QueryThreads::new(sql.threads).context("starting the query threads")?),
     });
     let shop_key = collector_config_key.clone();
     let app = router(Arc::clone(&collector))

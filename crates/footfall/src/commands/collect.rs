@@ -18,6 +18,7 @@ pub async fn run(args: CollectArgs, config: &FootfallConfig) -> anyhow::Result<(
         eprintln!("no write key configured; this run accepts the generated key {key}");
         collector_config.write_keys.push(key);
     }
+    collector_config.check().map_err(anyhow::Error::msg)?;
     let listen = match args.server.listen.or(config.listen) {
         Some(addr) => addr,
         None => crate::commands::serve::DEFAULT_LISTEN.parse::<SocketAddr>()?,

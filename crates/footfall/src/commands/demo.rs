@@ -30,6 +30,7 @@ pub async fn run(args: DemoArgs, config: FootfallConfig) -> anyhow::Result<()> {
         kafka: None,
         lake: config.lake(&data)?,
         api_token: config.api_token(),
+        sql: config.sql.clone(),
         processor: config.processor.options()?,
         influx: config.influxdb.options()?,
     })

@@ -13,7 +13,9 @@ use std::time::Duration;
 
 pub async fn sql(args: SqlArgs, config: &FootfallConfig) -> anyhow::Result<()> {
     let lake = config.lake(&config.data_dir(args.data.as_deref()))?;
-    let batches = footfall_lake::sql::query(&lake, &args.query).await?;
+    // The command line prints every row; memory and time are bounded as in a server.
+    let limits = footfall_lake::sql::QueryLimits { max_rows: usize::MAX, ..config.sql.limits()? };
+    let batches = footfall_lake::sql::query_bounded(&lake, &args.query, limits).await?.batches;
     match (&args.output, args.format) {
         (Some(path), Format::Parquet) => crate::output::write_parquet(&batches, path),
         (Some(path), format) => {

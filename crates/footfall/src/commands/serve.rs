@@ -34,6 +34,7 @@ pub async fn run(args: ServeArgs, config: FootfallConfig) -> anyhow::Result<()> 
         kafka: (config.log.backend == crate::config::LogBackend::Kafka).then(|| config.kafka.clone()),
         lake: lake.clone(),
         api_token,
+        sql: config.sql.clone(),
         processor: config.processor.options()?,
         influx: config.influxdb.options()?,
     })
