@@ -83,6 +83,7 @@ impl<'a> BatchEnvelope<'a> {
                     Some(raw) if json_type(raw) == "object" => serde_json::from_str(raw.get()).ok(),
                     _ => None,
                 };
+                let sent_at = checked_sent_at(sent_at)?;
                 Ok(Self { messages, sent_at, context, write_key: write_key.and_then(raw_str) })
             }
             _ => Self::parse_explaining(text),
@@ -115,9 +116,44 @@ impl<'a> BatchEnvelope<'a> {
         };
         Ok(Self {
             messages: messages.into_iter().map(BatchMessage::Raw).collect(),
-            sent_at: object.get("sentAt"),
+            sent_at: checked_sent_at(object.get("sentAt"))?,
             context,
             write_key: object.get("writeKey").and_then(raw_str),
         })
+    }
+}
+
+/// The envelope's `sentAt`, which is merged into every message without one: a string must be a
+/// timestamp (else the stored messages could not be read back), anything else is ignored.
+fn checked_sent_at(sent_at: Option<&RawValue>) -> Result<Option<&RawValue>, BatchError> {
+    let Some(raw) = sent_at.filter(|raw| json_type(raw) == "string") else { return Ok(None) };
+    let text = raw_str(raw).unwrap_or_default();
+    if crate::time::parse_timestamp(&text).is_none() {
+        let value = text.chars().take(64).collect();
+        return Err(ValidationError::BadTimestamp { field: "sentAt", value }.into());
+    }
+    Ok(Some(raw))
+}
+
+#[cfg(test)]
+mod sent_at_tests {
+    use super::*;
+
+    #[test]
+    fn an_envelope_sent_at_that_is_not_a_timestamp_refuses_the_batch() {
+        // Found by the `batch` fuzz target: merged into the message, it made it unreadable.
+        for body in [
+            r#"{"batch":[{"type":"screen","userId":"u"}],"sentAt":"0000-01Y-01T00:00:00Z"}"#,
+            r#"{"batch":[{"type":"screen","userId":"u"}, 3],"sentAt":"+275760-09-13T00:00:00Z"}"#,
+        ] {
+            match BatchEnvelope::parse(body) {
+                Err(BatchError::Invalid(ValidationError::BadTimestamp { field: "sentAt", .. })) => {}
+                other => panic!("{body}: {other:?}"),
+            }
+        }
+        let fine = BatchEnvelope::parse(r#"{"batch":[],"sentAt":"2026-11-25T10:00:00Z"}"#).expect("valid");
+        assert!(fine.sent_at.is_some());
+        let ignored = BatchEnvelope::parse(r#"{"batch":[],"sentAt":12}"#).expect("a number is ignored");
+        assert!(ignored.sent_at.is_none());
     }
 }
