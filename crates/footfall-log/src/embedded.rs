@@ -344,11 +344,10 @@ fn run_writer(
         }
         let result = commit(active, &mut batch, &mut buf, next_offset, config, &mut last_retention, shared);
         shared.pending_bytes.fetch_sub(bytes, Ordering::AcqRel);
-        let mut failure = shared.failure.lock().unwrap_or_else(|e| e.into_inner());
         match result {
             Ok(new_end) => {
                 next_offset = new_end;
-                if let Some(reason) = failure.take() {
+                if let Some(reason) = shared.failure.lock().unwrap_or_else(|e| e.into_inner()).take() {
                     tracing::info!(%reason, "event log writes succeed again");
                 }
             }
@@ -357,7 +356,9 @@ fn run_writer(
                 // written in part, and try the next commit: a full disk that gets space back,
                 // or a transient I/O error, heals without a restart.
                 let reason = e.to_string();
-                if failure.is_none() {
+                let problem = Some(format!("event log cannot write: {reason}"));
+                if std::mem::replace(&mut *shared.failure.lock().unwrap_or_else(|e| e.into_inner()), problem).is_none()
+                {
                     tracing::error!(error = %reason, "event log write failed; appends are refused until a write succeeds");
                 }
                 for request in batch.drain(..) {
@@ -366,7 +367,6 @@ fn run_writer(
                 if let Err(cut) = active.discard_unwritten() {
                     tracing::error!(error = %cut, "cutting a failed write; the next commit retries");
                 }
-                *failure = Some(format!("event log cannot write: {reason}"));
             }
         }
     }

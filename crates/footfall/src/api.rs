@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use footfall_analytics::AnalyticsError;
+use footfall_collector::auth::constant_time_eq;
 use footfall_lake::metrics::{MetricsStore, RecentWindows};
 use footfall_lake::sql::QueryLimits;
 use footfall_lake::{Lake, LakeError};
@@ -233,11 +234,6 @@ fn check_loopback_addressed(headers: &HeaderMap) -> Result<(), ApiFailure> {
     Ok(())
 }
 
-/// Compares two secrets in time that depends on their lengths only, not on where they differ.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 async fn sql(
     State(state): State<Arc<ApiState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -379,11 +375,5 @@ mod tests {
         }
         assert!(is_loopback("::ffff:127.0.0.1".parse().expect("ip")));
         assert!(!is_loopback("::ffff:10.0.0.1".parse().expect("ip")));
-    }
-
-    #[test]
-    fn tokens_compare_whole() {
-        assert!(constant_time_eq(b"secret", b"secret"));
-        assert!(!constant_time_eq(b"secret", b"secreT") && !constant_time_eq(b"secret", b"secret2"));
     }
 }

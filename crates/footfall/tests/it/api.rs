@@ -26,14 +26,7 @@ async fn every_query_route_needs_the_token_and_refuses_bad_parameters_as_the_ope
     std::fs::write(&config, "[api]\ntoken = \"s3cret\"\n").expect("config");
     let config_arg = format!("--config={}", config.display());
     let mut server = Server::start(&dir.path().join("data"), &[&config_arg]);
-    let document: Value = client()
-        .get(format!("{}/api/v1/openapi.json", server.url))
-        .send()
-        .await
-        .expect("send")
-        .json()
-        .await
-        .expect("JSON");
+    let document = crate::get_json(&format!("{}/api/v1/openapi.json", server.url)).await;
     assert_eq!(document["openapi"], "3.1.0");
     let paths = document["paths"].as_object().expect("paths");
 

@@ -8,17 +8,18 @@ use crate::{client, Server, KEY};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
+/// `POST /api/v1/sql` with `query`, and one extra header if given.
+async fn post_sql(server: &Server, query: &str, header: Option<(&str, &str)>) -> reqwest::Response {
+    let mut request = client().post(format!("{}/api/v1/sql", server.url)).json(&json!({ "query": query }));
+    if let Some((name, value)) = header {
+        request = request.header(name, value);
+    }
+    request.send().await.expect("send")
+}
+
 /// Rows of a SQL query through the API.
 async fn sql(server: &Server, query: &str) -> Vec<Value> {
-    let answer: Value = client()
-        .post(format!("{}/api/v1/sql", server.url))
-        .json(&json!({ "query": query }))
-        .send()
-        .await
-        .expect("send")
-        .json()
-        .await
-        .expect("JSON");
+    let answer: Value = post_sql(server, query, None).await.json().await.expect("JSON");
     answer["rows"].as_array().unwrap_or_else(|| panic!("{query}: {answer}")).clone()
 }
 
@@ -127,31 +128,17 @@ async fn hostile_messages_are_refused_or_loaded_and_ordinary_traffic_is_counted_
     // 6. SQL that never ends is cancelled; one with endless rows stops at max_rows.
     let endless = "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) SELECT count(*) FROM r";
     let began = Instant::now();
-    let answer = client().post(format!("{}/api/v1/sql", server.url)).json(&json!({"query": endless})).send().await;
-    let answer = answer.expect("send");
+    let answer = post_sql(&server, endless, None).await;
     assert_eq!(answer.status(), 400);
     let message: Value = answer.json().await.expect("JSON");
     assert!(message["error"].as_str().is_some_and(|e| e.contains("limit")), "{message}");
     assert!(began.elapsed() < Duration::from_secs(30), "cancelled at its timeout");
-    let many: Value = client()
-        .post(format!("{}/api/v1/sql", server.url))
-        .json(&json!({"query": "SELECT value FROM generate_series(1, 10000000000)"}))
-        .send()
-        .await
-        .expect("send")
-        .json()
-        .await
-        .expect("JSON");
+    let many = "SELECT value FROM generate_series(1, 10000000000)";
+    let many: Value = post_sql(&server, many, None).await.json().await.expect("JSON");
     assert_eq!((many["row_count"].as_u64(), many["truncated"].as_bool()), (Some(50), Some(true)), "{many}");
     // 7. DNS rebinding: a page of another site that resolves to 127.0.0.1 is refused.
     for (name, value) in [("host", "rebind.example:8080"), ("origin", "http://rebind.example")] {
-        let answer = client()
-            .post(format!("{}/api/v1/sql", server.url))
-            .header(name, value)
-            .json(&json!({"query": "SELECT 1"}))
-            .send()
-            .await
-            .expect("send");
+        let answer = post_sql(&server, "SELECT 1", Some((name, value))).await;
         assert_eq!(answer.status(), 403, "{name}: {value}");
     }
 
@@ -173,14 +160,7 @@ async fn hostile_messages_are_refused_or_loaded_and_ordinary_traffic_is_counted_
     let on_time = count(&server, "SELECT count(*) AS n FROM events WHERE NOT late").await;
     let from = (start - chrono::Duration::minutes(2)).timestamp();
     let to = (chrono::Utc::now() + chrono::Duration::minutes(3)).timestamp();
-    let series: Value = client()
-        .get(format!("{}/api/v1/metrics?from={from}&to={to}&step=1m", server.url))
-        .send()
-        .await
-        .expect("send")
-        .json()
-        .await
-        .expect("JSON");
+    let series = crate::get_json(&format!("{}/api/v1/metrics?from={from}&to={to}&step=1m", server.url)).await;
     let total: f64 = series["series"][0]["points"]
         .as_array()
         .unwrap_or_else(|| panic!("{series}"))

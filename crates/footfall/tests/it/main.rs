@@ -133,3 +133,8 @@ pub fn dump(data: &Path, dead_letters: bool) -> Vec<Value> {
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("client")
 }
+
+/// `GET url`, its body as JSON.
+pub async fn get_json(url: &str) -> Value {
+    client().get(url).send().await.expect("send").json().await.expect("JSON")
+}
