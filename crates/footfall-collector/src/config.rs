@@ -16,6 +16,16 @@ pub struct CollectorConfig {
     /// Longest wait for the log to make a request durable before answering 503.
     #[serde(with = "secs")]
     pub ack_timeout: Duration,
+    /// Longest a client may take to send a request's headers, and longest an idle keep-alive
+    /// connection stays open: slow or idle clients cannot hold connections for ever.
+    #[serde(with = "secs")]
+    pub header_timeout: Duration,
+    /// Longest a client may take to send a tracking call's body (answered 408 after it), so a
+    /// slow sender cannot hold one of the `max_concurrent_requests` slots.
+    #[serde(with = "secs")]
+    pub body_timeout: Duration,
+    /// Connections open at once; further ones wait to be accepted until one closes.
+    pub max_connections: usize,
     /// Key records by device (`anonymousId`, else `userId`) rather than by person: set from
     /// `[kafka] key`, not read from `[collector]`.
     #[serde(skip)]
@@ -29,6 +39,9 @@ impl Default for CollectorConfig {
             max_concurrent_requests: 512,
             retry_after_secs: 1,
             ack_timeout: Duration::from_secs(10),
+            header_timeout: Duration::from_secs(30),
+            body_timeout: Duration::from_secs(30),
+            max_connections: 4096,
             key_by_device: false,
         }
     }
@@ -44,7 +57,19 @@ impl CollectorConfig {
         if self.write_keys.iter().any(|k| k.trim().is_empty()) {
             return Err("an empty write key would let anyone send events: remove it from [collector] write_keys".into());
         }
+        if self.header_timeout.is_zero() || self.body_timeout.is_zero() {
+            return Err("[collector] header_timeout and body_timeout must be more than 0 seconds".into());
+        }
         Ok(())
+    }
+
+    /// The limits the HTTP server applies to every connection.
+    pub fn connection_limits(&self) -> crate::serve::ConnectionLimits {
+        crate::serve::ConnectionLimits {
+            header_timeout: self.header_timeout,
+            max_connections: self.max_connections.max(1),
+            ..crate::serve::ConnectionLimits::default()
+        }
     }
 }
 

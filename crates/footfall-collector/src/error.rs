@@ -18,6 +18,9 @@ pub enum ApiError {
     /// The request or a message is larger than Segment's limits: 413.
     #[error("{0}")]
     TooLarge(String),
+    /// The client did not send its request in time: 408.
+    #[error("{0}")]
+    Timeout(String),
     /// The collector or the log cannot keep up right now: 503 with `Retry-After`.
     #[error("{message}")]
     Overloaded {
@@ -35,6 +38,7 @@ impl ApiError {
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
@@ -45,6 +49,7 @@ impl ApiError {
             Self::Unauthorized(_) => "unauthorized",
             Self::BadRequest(_) => "bad_request",
             Self::TooLarge(_) => "too_large",
+            Self::Timeout(_) => "request_timeout",
             Self::Overloaded { .. } => "overloaded",
         }
     }

@@ -49,8 +49,6 @@ pub struct Ingested {
     pub accepted_by_type: [u64; 6],
     /// Refused messages of a batch, reported back to the client.
     pub rejected: Vec<Rejection>,
-    /// `writeKey` found in the body, if any.
-    pub body_write_key: Option<String>,
     /// Set when the request as a whole fails (the client gets this error after the dead
     /// letters are stored).
     pub failure: Option<ApiError>,
@@ -69,7 +67,6 @@ pub fn ingest_single(text: &str, kind: MessageType, info: &RequestInfo<'_>) -> I
     let mut out = Ingested::default();
     let stamp = Stamp { received_at: info.received_at, sent_at: None, context: None, ip: info.ip };
     let result = Message::parse(text).and_then(|message| {
-        out.body_write_key = message.write_key().map(|k| k.into_owned());
         let valid = message.validate(Some(kind))?;
         message.normalize_within_limits(&valid, &stamp, new_message_id)
     });
@@ -125,7 +122,6 @@ pub fn ingest_batch(text: &str, is_import: bool, info: &RequestInfo<'_>) -> Inge
             return out;
         }
     };
-    out.body_write_key = envelope.write_key.as_ref().map(|k| k.to_string());
     let stamp = Stamp {
         received_at: info.received_at,
         sent_at: if is_import { None } else { envelope.sent_at },
@@ -236,7 +232,6 @@ mod tests {
         ]}"#;
         let out = ingest_batch(body, false, &info());
         assert!(out.failure.is_none());
-        assert_eq!(out.body_write_key.as_deref(), Some("k"));
         assert_eq!(out.records.len(), 2);
         assert_eq!(out.accepted_by_type, [1, 1, 0, 0, 0, 0]);
         let codes: Vec<_> = out.rejected.iter().map(|r| (r.index, r.code)).collect();

@@ -14,8 +14,10 @@ pub mod error;
 pub mod ingest;
 pub mod metrics;
 pub mod routes;
+pub mod serve;
 
 pub use config::CollectorConfig;
 pub use dead_letter::DeadLetter;
 pub use metrics::CollectorMetrics;
 pub use routes::{router, Collector};
+pub use serve::{serve, ConnectionLimits};

@@ -13,6 +13,7 @@ use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use footfall_event::json::top_level_write_key;
 use footfall_event::limits::MAX_BATCH_BYTES;
 use footfall_event::{format_timestamp, MessageType};
 use footfall_log::{AppendError, EventSink, PendingAppend, Record};
@@ -92,7 +93,7 @@ impl Collector {
             ip: ip.as_deref(),
             key_by_device: self.config.key_by_device,
         };
-        let raw = read_body(body, &parts.headers).await?;
+        let raw = read_body(body, &parts.headers, self.config.body_timeout).await?;
         let decoded = if is_gzip(&parts.headers) {
             match gunzip(&raw, MAX_BATCH_BYTES) {
                 Ok(bytes) => bytes::Bytes::from(bytes),
@@ -114,13 +115,11 @@ impl Collector {
                 return Err(self.refuse_whole(error, "invalid_json", authorized_by_header, &info, &decoded).await);
             }
         };
-        let ingested = match kind {
-            Some(kind) => ingest_single(text, kind, &info),
-            None => ingest_batch(text, endpoint == "import", &info),
-        };
+        // Authenticated before any message is parsed or validated: without a key, a request
+        // costs one linear scan of its body, never the work of ingesting it.
         if !authorized_by_header {
-            match ingested.body_write_key.as_deref() {
-                Some(key) if is_valid_key(&self.config.write_keys, key) => {}
+            match top_level_write_key(text) {
+                Some(key) if is_valid_key(&self.config.write_keys, &key) => {}
                 Some(_) => return Err(ApiError::Unauthorized("invalid write key".into()).into()),
                 None => {
                     return Err(ApiError::Unauthorized(
@@ -131,6 +130,10 @@ impl Collector {
                 }
             }
         }
+        let ingested = match kind {
+            Some(kind) => ingest_single(text, kind, &info),
+            None => ingest_batch(text, endpoint == "import", &info),
+        };
         self.store(ingested).await
     }
 
@@ -229,8 +232,8 @@ fn dead_letters_to_records(dead_letters: &[DeadLetter]) -> Vec<Record> {
         .collect()
 }
 
-/// Reads the body, refusing one larger than a batch may be.
-async fn read_body(body: Body, headers: &HeaderMap) -> Result<bytes::Bytes, ApiError> {
+/// Reads the body within `timeout`, refusing one larger than a batch may be.
+async fn read_body(body: Body, headers: &HeaderMap, timeout: std::time::Duration) -> Result<bytes::Bytes, ApiError> {
     let too_large =
         || ApiError::TooLarge(format!("request body is larger than the limit of {MAX_BATCH_BYTES} bytes (500 KB)"));
     let declared =
@@ -238,7 +241,10 @@ async fn read_body(body: Body, headers: &HeaderMap) -> Result<bytes::Bytes, ApiE
     if declared.is_some_and(|n| n > MAX_BATCH_BYTES) {
         return Err(too_large());
     }
-    axum::body::to_bytes(body, MAX_BATCH_BYTES).await.map_err(|_| too_large())
+    match tokio::time::timeout(timeout, axum::body::to_bytes(body, MAX_BATCH_BYTES)).await {
+        Ok(read) => read.map_err(|_| too_large()),
+        Err(_) => Err(ApiError::Timeout(format!("the request body did not arrive within {} s", timeout.as_secs_f64()))),
+    }
 }
 
 async fn tracking_call(

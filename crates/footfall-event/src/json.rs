@@ -220,3 +220,39 @@ pub fn write_str(out: &mut Vec<u8>, s: &str) {
     // serde_json escapes exactly as JSON requires; writing to a Vec cannot fail.
     let _ = serde_json::to_writer(&mut *out, s);
 }
+
+/// The string `writeKey` at the top level of a request body, found without building any of the
+/// rest (one linear pass that skips every other member), so a request can be authenticated
+/// before its messages are parsed. `None` when the body is not a JSON object, has no string
+/// `writeKey`, or names it twice.
+pub fn top_level_write_key(body: &str) -> Option<String> {
+    #[derive(Deserialize)]
+    struct KeyOnly<'a> {
+        #[serde(borrow, rename = "writeKey")]
+        write_key: Option<&'a RawValue>,
+    }
+    // serde reads a struct from an array too: only an object has members.
+    if !body.trim_start().starts_with('{') {
+        return None;
+    }
+    let key = serde_json::from_str::<KeyOnly<'_>>(body).ok()?.write_key?;
+    raw_str(key).map(Cow::into_owned)
+}
+
+#[cfg(test)]
+mod write_key_tests {
+    use super::top_level_write_key;
+
+    #[test]
+    fn finds_only_a_top_level_string_write_key() {
+        assert_eq!(
+            top_level_write_key(r#"{"batch":[{"writeKey":"inner"}],"writeKey":"k\u0031"}"#).as_deref(),
+            Some("k1")
+        );
+        assert_eq!(top_level_write_key(r#"{"batch":[{"writeKey":"inner"}]}"#), None);
+        assert_eq!(top_level_write_key(r#"{"writeKey":7}"#), None);
+        assert_eq!(top_level_write_key(r#"{"writeKey":"a","writeKey":"b"}"#), None);
+        assert_eq!(top_level_write_key(r#"["writeKey"]"#), None);
+        assert_eq!(top_level_write_key(r#"{"writeKey":"k""#), None);
+    }
+}

@@ -6,7 +6,8 @@ use crate::analysis::{
 };
 use crate::metrics::{now_micros, MetricsParams};
 use crate::output::{json_rows, Column};
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::body::Bytes;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -234,14 +235,21 @@ fn check_loopback_addressed(headers: &HeaderMap) -> Result<(), ApiFailure> {
     Ok(())
 }
 
+/// A JSON request body, parsed only once the request is authorized.
+fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiFailure> {
+    Json::<T>::from_bytes(body)
+        .map(|Json(request)| request)
+        .map_err(|e| ApiFailure(StatusCode::BAD_REQUEST, e.body_text()))
+}
+
 async fn sql(
     State(state): State<Arc<ApiState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    body: Result<Json<SqlRequest>, JsonRejection>,
+    body: Bytes,
 ) -> Result<Json<SqlResponse>, ApiFailure> {
     authorize(&state, peer, &headers, None)?;
-    let Json(request) = body.map_err(|e| ApiFailure(StatusCode::BAD_REQUEST, e.body_text()))?;
+    let request: SqlRequest = parse_body(&body)?;
     let ceiling = state.sql_limits.max_rows;
     let limits = QueryLimits { max_rows: request.max_rows.unwrap_or(ceiling).min(ceiling), ..state.sql_limits };
     let lake = state.lake.clone();
@@ -292,10 +300,10 @@ async fn analysis<R: Analysis>(
     State(state): State<Arc<ApiState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    body: Result<Json<R>, JsonRejection>,
+    body: Bytes,
 ) -> Result<Json<R::Answer>, ApiFailure> {
     authorize(&state, peer, &headers, None)?;
-    let Json(request) = body.map_err(|e| ApiFailure(StatusCode::BAD_REQUEST, e.body_text()))?;
+    let request: R = parse_body(&body)?;
     let lake = state.lake.clone();
     let answer = state.queries.run(async move { request.run(&lake, now_micros()).await }).await?;
     answer.map(Json).map_err(analysis_failure)

@@ -119,6 +119,7 @@ pub async fn start(options: ServerOptions) -> anyhow::Result<RunningServer> {
         influx,
     } = options;
     collector_config.check().map_err(anyhow::Error::msg)?;
+    let connection_limits = collector_config.connection_limits();
     let log = EventLog::open(kafka.as_ref(), &data.join("log"), log_config).await?;
     let mut collector_config = collector_config;
     collector_config.key_by_device = log.key_by_device();
@@ -148,17 +149,10 @@ pub async fn start(options: ServerOptions) -> anyhow::Result<RunningServer> {
         queries: Arc::new(crate::api::QueryThreads::new(sql.threads).context("starting the query threads")?),
     });
     let shop_key = collector_config_key.clone();
-    let app = router(Arc::clone(&collector))
-        .merge(api)
-        .merge(crate::web::router(shop_key))
-        .into_make_service_with_connect_info::<SocketAddr>();
-    let task = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = stopped.wait_for(|s| *s).await;
-            })
-            .await
-    });
+    let app = router(Arc::clone(&collector)).merge(api).merge(crate::web::router(shop_key));
+    let task = tokio::spawn(footfall_collector::serve(listener, app, connection_limits, async move {
+        let _ = stopped.wait_for(|s| *s).await;
+    }));
     let (stop_loader, loader_stopped) = watch::channel(false);
     let loader = match &log {
         EventLog::Embedded { events, dead_letters } => Some(tokio::spawn(run_loader(

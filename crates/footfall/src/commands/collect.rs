@@ -33,13 +33,15 @@ pub async fn run(args: CollectArgs, config: &FootfallConfig) -> anyhow::Result<(
         None => eprintln!("collector → the embedded log in {}", data.join("log").display()),
     }
     collector_config.key_by_device = log.key_by_device();
+    let limits = collector_config.connection_limits();
     let (events, dead_letters) = log.sinks();
     let collector = Arc::new(Collector::new(collector_config, events, dead_letters));
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr().context("reading the bound address")?;
     eprintln!("footfall collector listening on http://{addr} (Segment API at /v1/)");
-    let app = router(collector).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app).with_graceful_shutdown(crate::server::shutdown_signal()).await.context("collector")?;
+    footfall_collector::serve(listener, router(collector), limits, crate::server::shutdown_signal())
+        .await
+        .context("collector")?;
     tokio::task::spawn_blocking(move || log.close()).await.context("closing the log")?;
     Ok(())
 }

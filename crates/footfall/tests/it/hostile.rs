@@ -7,6 +7,21 @@
 use crate::{client, Server, KEY};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Reads what the server sends until it closes the connection (within 10 s).
+async fn read_until_closed(stream: &mut tokio::net::TcpStream) -> String {
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer)).await;
+    assert!(read.is_ok(), "the connection was left open");
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+/// The write key as HTTP Basic credentials.
+fn base64_key() -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(format!("{KEY}:"))
+}
 
 /// `POST /api/v1/sql` with `query`, and one extra header if given.
 async fn post_sql(server: &Server, query: &str, header: Option<(&str, &str)>) -> reqwest::Response {
@@ -65,7 +80,8 @@ async fn ordinary_traffic(server: &Server, round: &str, n: usize) {
 async fn hostile_messages_are_refused_or_loaded_and_ordinary_traffic_is_counted_exactly() {
     let dir = tempfile::tempdir().expect("tempdir");
     let config = dir.path().join("footfall.toml");
-    std::fs::write(&config, "[sql]\ntimeout_seconds = 3\nmax_rows = 50\n").expect("config");
+    let settings = "[sql]\ntimeout_seconds = 3\nmax_rows = 50\n[collector]\nheader_timeout = 1\nbody_timeout = 1\n";
+    std::fs::write(&config, settings).expect("config");
     let config_arg = format!("--config={}", config.display());
     let mut server = Server::start(&dir.path().join("data"), &[&config_arg]);
     let start = chrono::Utc::now();
@@ -140,6 +156,29 @@ async fn hostile_messages_are_refused_or_loaded_and_ordinary_traffic_is_counted_
     for (name, value) in [("host", "rebind.example:8080"), ("origin", "http://rebind.example")] {
         let answer = post_sql(&server, "SELECT 1", Some((name, value))).await;
         assert_eq!(answer.status(), 403, "{name}: {value}");
+    }
+
+    // 8. Slow clients cannot hold connections or request slots: a request line that never
+    //    ends is cut off, a body that never completes is answered 408.
+    let addr = server.url.trim_start_matches("http://").to_owned();
+    let mut slowloris = tokio::net::TcpStream::connect(&addr).await.expect("connect");
+    slowloris.write_all(b"POST /v1/tr").await.expect("write");
+    assert_eq!(read_until_closed(&mut slowloris).await, "", "cut off without an answer");
+    let mut slow_body = tokio::net::TcpStream::connect(&addr).await.expect("connect");
+    let head = format!(
+        "POST /v1/track HTTP/1.1\r\nhost: {addr}\r\nauthorization: Basic {}\r\ncontent-type: application/json\r\ncontent-length: 200\r\n\r\n{{\"userId\"",
+        base64_key()
+    );
+    slow_body.write_all(head.as_bytes()).await.expect("write");
+    let answer = read_until_closed(&mut slow_body).await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    // 9. Without a valid key a body is not ingested: refused 401 whatever it holds.
+    for body in [
+        json!({"writeKey": "not-the-key", "batch": [{"type": "track", "userId": "x", "event": "Unauthorized"}]}),
+        json!({"batch": [{"type": "track", "userId": "x", "event": "Unauthorized"}]}),
+    ] {
+        let answer = client().post(format!("{}/v1/batch", server.url)).json(&body).send().await.expect("send");
+        assert_eq!(answer.status(), 401);
     }
 
     ordinary_traffic(&server, "a", 200).await;
