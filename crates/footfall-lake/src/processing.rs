@@ -156,7 +156,7 @@ impl ProcessingJob {
             commit_every: Duration::ZERO,
             last_commit: Instant::now(),
             pending: Outputs::default(),
-            live: LiveView::new(),
+            live: LiveView::with_limits(config.max_event_names, config.live_max_persons),
             unreadable: None,
             failed: false,
         })
@@ -469,7 +469,7 @@ fn newest_readable_checkpoint(dir: &Path) -> Result<Option<ProcessorState>, Lake
 
 /// What every checkpoint file starts with: a magic number and the format version of the state
 /// that follows. Bump the version whenever [`ProcessorState`]'s serialized form changes.
-const CHECKPOINT_HEADER: &[u8; 6] = b"FFCK\x02\x00";
+const CHECKPOINT_HEADER: &[u8; 6] = b"FFCK\x03\x00";
 
 fn read_checkpoint(path: &Path) -> Result<ProcessorState, LakeError> {
     let bytes = std::fs::read(path).map_err(|e| LakeError::Io { path: path.to_path_buf(), source: e })?;

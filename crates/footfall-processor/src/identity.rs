@@ -7,11 +7,10 @@
 //! ([`Link`]) go to the `identities` table, through which queries (and a batch fold) attribute
 //! those events to the person retroactively, with no time window.
 
+use crate::bounded::BoundedMap;
 use crate::input::InputEvent;
 use crate::{stable_hash, Micros};
 use serde::{Deserialize, Serialize};
-use std::collections::hash_map::Entry;
-use std::collections::HashMap;
 
 /// How many alias hops are followed at most (a guard against cycles).
 const MAX_ALIAS_HOPS: usize = 16;
@@ -29,15 +28,27 @@ pub struct Link {
     pub offset: u64,
 }
 
-/// The identity map.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+/// Ids the identity map remembers by default (anonymous ids and aliases, each kept apart).
+pub const DEFAULT_MAX_IDS: usize = 4_000_000;
+
+/// The identity map. Both of its maps are bounded (ids come from clients): past the bound, the
+/// ids least recently seen are forgotten first. A forgotten anonymous id's later events keep
+/// that id as their `person_id`; its link stays in the `identities` table, through which
+/// queries still attribute them to the person.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Identities {
     /// Stable hash of an anonymous id → user id it was first identified as. Keyed by hash
     /// (64 bits; a collision among a million anonymous ids has odds of about 1 in 36 million):
     /// every active visitor has an entry, and the id's text would double its size.
-    anonymous: HashMap<u64, Box<str>>,
+    anonymous: BoundedMap<u64, Box<str>>,
     /// Earlier user id → later user id (alias).
-    aliases: HashMap<String, String>,
+    aliases: BoundedMap<String, String>,
+}
+
+impl Default for Identities {
+    fn default() -> Self {
+        Self::with_max_ids(DEFAULT_MAX_IDS)
+    }
 }
 
 impl Identities {
@@ -46,11 +57,21 @@ impl Identities {
         Self::default()
     }
 
+    /// An empty map remembering at most `max_ids` anonymous ids and as many aliases.
+    pub fn with_max_ids(max_ids: usize) -> Self {
+        Self { anonymous: BoundedMap::new(max_ids), aliases: BoundedMap::new(max_ids) }
+    }
+
+    /// Ids forgotten to stay within the bound.
+    pub fn forgotten(&self) -> u64 {
+        self.anonymous.forgotten() + self.aliases.forgotten()
+    }
+
     /// The person a user id stands for, following aliases.
     fn resolve_user(&self, user_id: &str) -> String {
         let mut current = user_id;
         for _ in 0..MAX_ALIAS_HOPS {
-            match self.aliases.get(current) {
+            match self.aliases.peek(current) {
                 Some(next) if next != current => current = next,
                 _ => break,
             }
@@ -76,15 +97,16 @@ impl Identities {
                 let person = self.resolve_user(user);
                 // The first user an anonymous id is seen with owns it (a shared device's later
                 // users keep their own ids).
-                if let Entry::Vacant(slot) = self.anonymous.entry(stable_hash(anonymous)) {
-                    slot.insert(user.as_str().into());
+                let hash = stable_hash(anonymous);
+                if self.anonymous.get(&hash).is_none() {
+                    self.anonymous.insert(hash, user.as_str().into());
                     link = link.or(Some(self.link(anonymous, &person, event)));
                 }
                 (person, link)
             }
             (Some(user), None) => (self.resolve_user(user), link),
-            (None, Some(anonymous)) => match self.anonymous.get(&stable_hash(anonymous)) {
-                Some(user) => (self.resolve_user(user), link),
+            (None, Some(anonymous)) => match self.anonymous.get(&stable_hash(anonymous)).cloned() {
+                Some(user) => (self.resolve_user(&user), link),
                 None => (anonymous.clone(), link),
             },
             (None, None) => (String::new(), link),
@@ -97,7 +119,7 @@ impl Identities {
         match (user_id, anonymous_id) {
             (Some(user), _) => self.resolve_user(user),
             (None, Some(anonymous)) => {
-                self.anonymous.get(&stable_hash(anonymous)).map_or(anonymous.to_owned(), |u| self.resolve_user(u))
+                self.anonymous.peek(&stable_hash(anonymous)).map_or(anonymous.to_owned(), |u| self.resolve_user(u))
             }
             (None, None) => String::new(),
         }
@@ -148,6 +170,20 @@ mod tests {
         assert_eq!((person.as_str(), link.map(|l| l.id)), ("u9", Some("u1".into())));
         assert_eq!(ids.observe(&event("track", Some("u1"), None, None)).0, "u9");
         assert_eq!(ids.observe(&event("page", None, Some("a1"), None)).0, "u9");
+    }
+
+    #[test]
+    fn past_its_bound_the_map_forgets_the_ids_least_recently_seen() {
+        let mut ids = Identities::with_max_ids(4);
+        ids.observe(&event("identify", Some("u1"), Some("a1"), None));
+        for n in 2..=4 {
+            ids.observe(&event("identify", Some(&format!("u{n}")), Some(&format!("a{n}")), None));
+            // a1 is seen again each time, so it stays.
+            assert_eq!(ids.observe(&event("page", None, Some("a1"), None)).0, "u1");
+        }
+        assert_eq!(ids.observe(&event("page", None, Some("a2"), None)).0, "a2", "forgotten");
+        assert_eq!(ids.forgotten(), 1);
+        assert!(ids.len() <= 4);
     }
 
     #[test]

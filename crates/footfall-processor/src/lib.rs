@@ -11,6 +11,7 @@
 //! is deterministic (no wall clock, no random seeds), so replaying the same input from a
 //! checkpoint gives the same output.
 
+pub mod bounded;
 pub mod dedup;
 pub mod enrich;
 pub mod error;

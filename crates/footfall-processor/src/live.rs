@@ -3,6 +3,7 @@
 //! persons active in the last five minutes, and the latest events.
 
 use crate::pipeline::EventRow;
+use crate::windows::{DEFAULT_MAX_EVENT_NAMES, OTHER_EVENTS};
 use crate::{stable_hash, Micros, MINUTE, SECOND};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -15,6 +16,9 @@ pub const SPAN: Micros = 10 * MINUTE;
 pub const ACTIVE: Micros = 5 * MINUTE;
 /// Latest events kept.
 pub const RECENT: usize = 50;
+
+/// Persons the live view counts as active at most, by default.
+pub const DEFAULT_MAX_PERSONS: usize = 1_000_000;
 
 /// One ten-second bucket.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -112,21 +116,82 @@ impl LiveSnapshot {
     }
 }
 
-/// The live view.
-#[derive(Debug, Default)]
+/// The live view. Bounded whether or not anyone takes snapshots: aged buckets are dropped as
+/// new ones open, each bucket keeps at most `max_event_names` names (the rest under
+/// [`OTHER_EVENTS`]), and at most `max_persons` active persons are counted (past that, those
+/// seen longest ago are forgotten first).
+#[derive(Debug)]
 pub struct LiveView {
     latest: Option<Micros>,
     buckets: BTreeMap<Micros, Bucket>,
     active: HashMap<u64, Micros>,
+    /// Active persons after the last pruning: the next one is due when twice as many are known.
+    active_pruned_at: usize,
     recent: VecDeque<RecentEvent>,
     events_seen: u64,
     late_seen: u64,
+    max_event_names: usize,
+    max_persons: usize,
+}
+
+impl Default for LiveView {
+    fn default() -> Self {
+        Self::with_limits(DEFAULT_MAX_EVENT_NAMES, DEFAULT_MAX_PERSONS)
+    }
 }
 
 impl LiveView {
     /// An empty view.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty view with these bounds.
+    pub fn with_limits(max_event_names: usize, max_persons: usize) -> Self {
+        Self {
+            latest: None,
+            buckets: BTreeMap::new(),
+            active: HashMap::new(),
+            active_pruned_at: 0,
+            recent: VecDeque::new(),
+            events_seen: 0,
+            late_seen: 0,
+            max_event_names: max_event_names.max(1),
+            max_persons: max_persons.max(1),
+        }
+    }
+
+    /// Drops the buckets older than the span before `latest`.
+    fn prune_buckets(&mut self, latest: Micros) {
+        while let Some(entry) = self.buckets.first_entry() {
+            if *entry.key() + BUCKET > latest - SPAN {
+                break;
+            }
+            entry.remove();
+        }
+    }
+
+    /// Forgets persons not seen within the active time before `latest`, then, when still more
+    /// than the bound, those seen longest ago until a tenth of the bound is free (so pruning
+    /// stays rare).
+    fn prune_active(&mut self, latest: Micros) {
+        self.active.retain(|_, seen| *seen > latest - ACTIVE);
+        if self.active.len() > self.max_persons {
+            let keep = self.max_persons - self.max_persons / 10;
+            let mut times: Vec<Micros> = self.active.values().copied().collect();
+            let cut = times.len() - keep;
+            let (_, oldest_kept, _) = times.select_nth_unstable(cut);
+            let oldest_kept = *oldest_kept;
+            self.active.retain(|_, seen| *seen >= oldest_kept);
+            // Ties at the cut: forget arbitrary ones among them to meet the bound exactly.
+            let mut excess = self.active.len().saturating_sub(keep);
+            self.active.retain(|_, seen| {
+                let forget = excess > 0 && *seen == oldest_kept;
+                excess -= usize::from(forget);
+                !forget
+            });
+        }
+        self.active_pruned_at = self.active.len();
     }
 
     /// Adds a processed event (bots are left out).
@@ -143,6 +208,10 @@ impl LiveView {
         self.latest = Some(latest);
         if t > latest - SPAN {
             let start = t.div_euclid(BUCKET) * BUCKET;
+            if !self.buckets.contains_key(&start) {
+                self.prune_buckets(latest);
+            }
+            let max_event_names = self.max_event_names;
             let bucket = self.buckets.entry(start).or_insert_with(|| Bucket { start, ..Bucket::default() });
             bucket.events += 1;
             if matches!(row.input.kind.as_str(), "page" | "screen") {
@@ -154,11 +223,22 @@ impl LiveView {
                     bucket.orders += 1;
                 }
             }
-            *bucket.by_event.entry(row.input.event_name().to_owned()).or_default() += 1;
+            let name = row.input.event_name();
+            let known = bucket.by_event.len();
+            match bucket.by_event.get_mut(name) {
+                Some(n) => *n += 1,
+                None if known < max_event_names => {
+                    bucket.by_event.insert(name.to_owned(), 1);
+                }
+                None => *bucket.by_event.entry(OTHER_EVENTS.to_owned()).or_default() += 1,
+            }
         }
         if t > latest - ACTIVE {
             let seen = self.active.entry(stable_hash(&row.person_id)).or_insert(t);
             *seen = (*seen).max(t);
+            if self.active.len() > self.max_persons || self.active.len() > 2 * self.active_pruned_at.max(1024) {
+                self.prune_active(latest);
+            }
         }
         self.recent.push_front(RecentEvent {
             offset: row.input.offset,
@@ -176,8 +256,8 @@ impl LiveView {
     /// Drops what has aged out and returns the view.
     pub fn snapshot(&mut self, watermark: Option<Micros>, next_offset: u64) -> LiveSnapshot {
         if let Some(latest) = self.latest {
-            self.buckets.retain(|start, _| *start + BUCKET > latest - SPAN);
-            self.active.retain(|_, seen| *seen > latest - ACTIVE);
+            self.prune_buckets(latest);
+            self.prune_active(latest);
         }
         LiveSnapshot {
             latest_event_time: self.latest,
@@ -238,5 +318,40 @@ mod tests {
         let kept: Vec<_> = merged.buckets.iter().map(|b| (b.start, b.events, b.by_event["page"])).collect();
         assert_eq!(kept, [(SPAN, 3, 3), (SPAN + 10 * SECOND, 3, 3)]);
         assert_eq!(merged.recent.iter().map(|r| r.offset).collect::<Vec<_>>(), [1, 7]);
+    }
+
+    fn row(time: Micros, event: &str, person: &str) -> EventRow {
+        EventRow {
+            input: crate::InputEvent {
+                kind: "track".into(),
+                event: Some(event.into()),
+                event_time: time,
+                ..crate::InputEvent::default()
+            },
+            person_id: person.into(),
+            session_id: None,
+            late: false,
+            enriched: crate::enrich::Enrichment::default(),
+        }
+    }
+
+    #[test]
+    fn stays_bounded_without_snapshots() {
+        let mut view = LiveView::with_limits(3, 100);
+        // An hour of events, a new person and a new name each second, and no snapshot taken
+        // (as in `footfall process`).
+        for s in 0..3600 {
+            view.observe(&row(s * SECOND, &format!("name-{s}"), &format!("p{s}")));
+            assert!(view.active.len() <= 100, "{} persons at {s} s", view.active.len());
+            assert!(view.buckets.len() as i64 <= SPAN / BUCKET + 1, "{} buckets", view.buckets.len());
+            assert!(view.buckets.values().all(|b| b.by_event.len() <= 4));
+        }
+        let snapshot = view.snapshot(None, 3600);
+        let last = snapshot.buckets.last().expect("a bucket");
+        assert_eq!(last.events, 10);
+        assert_eq!((last.by_event.len(), last.by_event[OTHER_EVENTS]), (4, 7), "3 names, then the rest as other");
+        assert!(snapshot.active_persons <= 100 && snapshot.active_persons >= 90);
+        // Only those seen most recently were kept.
+        assert!(view.active.values().all(|seen| *seen >= 3400 * SECOND));
     }
 }

@@ -34,6 +34,12 @@ pub struct ProcessorConfig {
     pub window: Micros,
     /// What to keep of IP addresses.
     pub ip_policy: IpPolicy,
+    /// Anonymous ids (and, apart, aliases) the identity map remembers at most.
+    pub identity_max_ids: usize,
+    /// Distinct event names per metrics window and live bucket; the rest count as `(other)`.
+    pub max_event_names: usize,
+    /// Active persons the live view counts at most.
+    pub live_max_persons: usize,
 }
 
 impl Default for ProcessorConfig {
@@ -47,6 +53,9 @@ impl Default for ProcessorConfig {
             session_gap: DEFAULT_GAP,
             window: MINUTE,
             ip_policy: IpPolicy::default(),
+            identity_max_ids: crate::identity::DEFAULT_MAX_IDS,
+            max_event_names: crate::windows::DEFAULT_MAX_EVENT_NAMES,
+            live_max_persons: crate::live::DEFAULT_MAX_PERSONS,
         }
     }
 }
@@ -153,9 +162,9 @@ impl ProcessorState {
             next_offset: 0,
             counters: Counters::default(),
             dedup: Dedup::with_max_ids(config.dedup_horizon, config.dedup_max_ids),
-            identities: Identities::new(),
+            identities: Identities::with_max_ids(config.identity_max_ids),
             sessions: Sessions::new(config.session_gap),
-            windows: Windows::new(config.window),
+            windows: Windows::with_max_event_names(config.window, config.max_event_names),
             watermark: Watermark::with_quorum(config.lateness, config.watermark_quorum, config.watermark_idle),
         }
     }

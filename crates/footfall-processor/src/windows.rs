@@ -5,7 +5,13 @@
 use crate::sketch::PersonSketch;
 use crate::Micros;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The name under which a window counts events past its bound of distinct names.
+pub const OTHER_EVENTS: &str = "(other)";
+
+/// Distinct event names a window keeps by default.
+pub const DEFAULT_MAX_EVENT_NAMES: usize = 1000;
 
 /// What a window is kept for.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -33,17 +39,26 @@ pub struct WindowFigures {
     pub orders: u64,
 }
 
-/// Open windows of one width.
+/// Open windows of one width. Event names come from clients, so each window start keeps at
+/// most `max_event_names` of them; events of further names are counted under [`OTHER_EVENTS`].
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Windows {
     width: Micros,
+    max_event_names: usize,
     open: BTreeMap<WindowKey, WindowFigures>,
+    /// The event names of each open window start.
+    names: BTreeMap<Micros, BTreeSet<String>>,
 }
 
 impl Windows {
     /// Windows `width` long.
     pub fn new(width: Micros) -> Self {
-        Self { width, open: BTreeMap::new() }
+        Self::with_max_event_names(width, DEFAULT_MAX_EVENT_NAMES)
+    }
+
+    /// Windows `width` long keeping at most `max_event_names` distinct names per start.
+    pub fn with_max_event_names(width: Micros, max_event_names: usize) -> Self {
+        Self { width, max_event_names: max_event_names.max(1), open: BTreeMap::new(), names: BTreeMap::new() }
     }
 
     /// The width.
@@ -71,8 +86,18 @@ impl Windows {
         person: u64,
         revenue: Option<f64>,
     ) {
+        let start = self.start_of(time);
+        let names = self.names.entry(start).or_default();
+        let event = if names.contains(event) {
+            event
+        } else if names.len() < self.max_event_names {
+            names.insert(event.to_owned());
+            event
+        } else {
+            OTHER_EVENTS
+        };
         let key = WindowKey {
-            start: self.start_of(time),
+            start,
             event: event.to_owned(),
             device_type: device_type.to_owned(),
             channel: channel.to_owned(),
@@ -96,6 +121,12 @@ impl Windows {
                 break;
             }
             closed.push(entry.remove_entry());
+        }
+        while let Some(entry) = self.names.first_entry() {
+            if *entry.key() + self.width > watermark {
+                break;
+            }
+            entry.remove();
         }
         closed
     }
@@ -129,5 +160,17 @@ mod tests {
         assert!(w.close(2 * MINUTE).is_empty(), "emitted once");
         assert!(w.is_closed(MINUTE + 59 * crate::SECOND, Some(2 * MINUTE)));
         assert!(!w.is_closed(2 * MINUTE, Some(2 * MINUTE)));
+    }
+
+    #[test]
+    fn names_past_the_bound_are_counted_under_other() {
+        let mut w = Windows::with_max_event_names(MINUTE, 2);
+        for name in ["a", "b", "c", "a", "d"] {
+            w.add(5, name, "desktop", "direct", 1, None);
+        }
+        w.add(MINUTE + 5, "z", "desktop", "direct", 1, None);
+        let first: Vec<(String, u64)> = w.close(MINUTE).into_iter().map(|(k, f)| (k.event, f.events)).collect();
+        assert_eq!(first, [(OTHER_EVENTS.to_owned(), 2), ("a".to_owned(), 2), ("b".to_owned(), 1)]);
+        assert_eq!(w.names.len(), 1, "a closed window's names are forgotten");
     }
 }

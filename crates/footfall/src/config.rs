@@ -139,6 +139,14 @@ pub struct ProcessorSettings {
     pub ip: footfall_processor::enrich::IpPolicy,
     /// A MaxMind database (`GeoLite2-City.mmdb` or alike) to place IPs in a country and city.
     pub geoip: Option<PathBuf>,
+    /// Anonymous ids linked to users (and, apart, aliases) kept in memory at most; past it, the
+    /// least recently seen are forgotten (their links stay in the `identities` table).
+    pub identity_max_ids: usize,
+    /// Distinct event names kept per metrics window and per live bucket; events of further
+    /// names are counted under `(other)`.
+    pub max_event_names: usize,
+    /// Active persons the live view counts at most (those seen longest ago are forgotten first).
+    pub live_max_persons: usize,
 }
 
 impl Default for ProcessorSettings {
@@ -154,6 +162,9 @@ impl Default for ProcessorSettings {
             session_gap_minutes: d.session_gap as f64 / minute,
             ip: d.ip_policy,
             geoip: None,
+            identity_max_ids: d.identity_max_ids,
+            max_event_names: d.max_event_names,
+            live_max_persons: d.live_max_persons,
         }
     }
 }
@@ -170,6 +181,9 @@ impl ProcessorSettings {
             watermark_idle: micros(self.watermark_idle_seconds, 1e6),
             session_gap: micros(self.session_gap_minutes, 60e6).max(1),
             ip_policy: self.ip,
+            identity_max_ids: self.identity_max_ids.max(2),
+            max_event_names: self.max_event_names.max(1),
+            live_max_persons: self.live_max_persons.max(1),
             ..footfall_processor::ProcessorConfig::default()
         }
     }
