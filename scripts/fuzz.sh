@@ -8,7 +8,7 @@ source scripts/env.sh
 seconds="${1:-20}"
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(message batch event_time stored_record)
+[ ${#targets[@]} -gt 0 ] || targets=(message batch event_time stored_record raw_row)
 
 if ! rustup run nightly rustc --version >/dev/null 2>&1; then
   echo "fuzz: installing the nightly toolchain (cargo-fuzz needs it)" >&2

@@ -12,6 +12,7 @@ pub mod error;
 pub mod json;
 pub mod limits;
 pub mod message;
+pub mod stored;
 pub mod time;
 
 pub use batch::{BatchEnvelope, BatchError, BatchMessage};

@@ -13,10 +13,18 @@ use crate::rows::TableRows;
 use crate::schema;
 use crate::table::LakeTable;
 use deltalake::arrow::record_batch::RecordBatch;
-use footfall_log::LogReader;
+use footfall_log::{LogReader, StoredRecord};
 
 /// The application id of the loader's `txn` actions.
 pub const LOADER_APP_ID: &str = "footfall-loader";
+
+/// The application id of the `txn` actions with which the loader writes, to `dead_letters`,
+/// the event-log records it could not turn into `raw_events` rows: their version is the event
+/// log offset after the micro-batch they were in, so a replay writes each letter once.
+pub const UNLOADABLE_APP_ID: &str = "footfall-loader/unloadable";
+
+/// The reason code of a dead letter for an event-log record that could not be loaded.
+pub const UNLOADABLE: &str = "unloadable_record";
 
 /// Rows in one micro-batch at most, by default.
 pub const MAX_BATCH_ROWS: usize = 100_000;
@@ -28,7 +36,8 @@ pub struct LoadReport {
     pub events: usize,
     /// Rows added to `dead_letters`.
     pub dead_letters: usize,
-    /// Log records that were not stored Segment messages (left out, with a warning).
+    /// Log records that were not stored Segment messages: left out of their table (for the
+    /// event log: written to `dead_letters` instead, with the reason).
     pub skipped: usize,
     /// Delta commits made.
     pub commits: usize,
@@ -67,10 +76,12 @@ impl Loader {
     ) -> Result<LoadReport, LakeError> {
         let mut report = LoadReport::default();
         let max = self.max_batch_rows;
-        let events = load_topic::<RawEventsBuilder>(&mut self.raw_events, events_from, max, &mut report).await?;
+        let letters = Some(&mut self.dead_letters);
+        let events =
+            load_topic::<RawEventsBuilder>(&mut self.raw_events, letters, events_from, max, &mut report).await?;
         report.events = events;
         let dead =
-            load_topic::<DeadLettersBuilder>(&mut self.dead_letters, dead_letters_from, max, &mut report).await?;
+            load_topic::<DeadLettersBuilder>(&mut self.dead_letters, None, dead_letters_from, max, &mut report).await?;
         report.dead_letters = dead;
         Ok(report)
     }
@@ -81,12 +92,50 @@ impl Loader {
     }
 }
 
-/// One micro-batch, built: its Arrow batches, the offset after it, rows and records left out.
+/// One micro-batch, built: its Arrow batches, the offset after it, rows and records left out
+/// (each with the dead letter that says why).
 struct Built {
     batches: Vec<RecordBatch>,
     version: i64,
     rows: usize,
-    skipped: Vec<LakeError>,
+    skipped: Vec<(LakeError, StoredRecord)>,
+}
+
+/// The dead letter of a log record that could not be loaded: its reason, where it is in the
+/// log, and its bytes.
+fn unloadable_letter(record: &StoredRecord, error: &LakeError) -> StoredRecord {
+    let received_at = chrono::DateTime::<chrono::Utc>::from_timestamp_millis(record.timestamp_ms)
+        .filter(|t| t.timestamp() > 0)
+        .unwrap_or_else(chrono::Utc::now);
+    let payload = String::from_utf8_lossy(&record.value);
+    let letter = serde_json::json!({
+        "reason": error.to_string(),
+        "reasonCode": UNLOADABLE,
+        "endpoint": format!("log://events/{}", record.offset),
+        "receivedAt": footfall_event::format_timestamp(received_at),
+        "payload": payload,
+    });
+    StoredRecord {
+        partition: record.partition,
+        offset: record.offset,
+        key: Vec::new(),
+        value: letter.to_string().into_bytes(),
+        timestamp_ms: received_at.timestamp_millis(),
+    }
+}
+
+/// Writes the dead letters of a micro-batch's unloadable records, unless a commit before a
+/// crash already did (its `txn` version is this batch's).
+async fn write_unloadable(letters: &mut LakeTable, built: &Built) -> Result<(), LakeError> {
+    let done = letters.committed_version(UNLOADABLE_APP_ID).await?.unwrap_or(-1);
+    if built.version <= done {
+        return Ok(());
+    }
+    let mut rows = DeadLettersBuilder::default();
+    for (_, letter) in &built.skipped {
+        rows.push(letter)?;
+    }
+    letters.append_batches(vec![rows.finish()?], UNLOADABLE_APP_ID, built.version).await
 }
 
 /// Loads one log into one table from where the table says it stands; returns rows added.
@@ -96,6 +145,7 @@ struct Built {
 /// each). Commits stay in log order, each recording the offset after its batch.
 async fn load_topic<R: TableRows + 'static>(
     table: &mut LakeTable,
+    mut letters: Option<&mut LakeTable>,
     reader_from: &(dyn Fn(u64) -> LogReader + Sync),
     max_batch_rows: usize,
     report: &mut LoadReport,
@@ -112,10 +162,13 @@ async fn load_topic<R: TableRows + 'static>(
             (log, built)
         });
         if let Some(built) = pending.take() {
-            for error in &built.skipped {
-                tracing::warn!(table = table.name(), %error, "left a log record out of the lake");
+            for (error, _) in &built.skipped {
+                tracing::warn!(table = table.name(), %error, "left a log record out of its table");
             }
             report.skipped += built.skipped.len();
+            if let Some(letters) = letters.as_deref_mut().filter(|_| !built.skipped.is_empty()) {
+                write_unloadable(letters, &built).await?;
+            }
             table.append_batches(built.batches, LOADER_APP_ID, built.version).await?;
             report.commits += 1;
             added += built.rows;
@@ -130,14 +183,16 @@ async fn load_topic<R: TableRows + 'static>(
 }
 
 /// Builds the rows of `records` on two threads; `None` when there are no records.
-fn build<R: TableRows>(records: &[footfall_log::StoredRecord]) -> Result<Option<Built>, LakeError> {
+fn build<R: TableRows>(records: &[StoredRecord]) -> Result<Option<Built>, LakeError> {
     let Some(last) = records.last().map(|r| r.offset) else { return Ok(None) };
-    let part = |records: &[footfall_log::StoredRecord]| -> Result<(RecordBatch, usize, Vec<LakeError>), LakeError> {
+    type Part = (RecordBatch, usize, Vec<(LakeError, StoredRecord)>);
+    let part = |records: &[StoredRecord]| -> Result<Part, LakeError> {
         let mut rows = R::default();
         let mut skipped = Vec::new();
         for record in records {
             if let Err(error) = rows.push(record) {
-                skipped.push(error);
+                let letter = unloadable_letter(record, &error);
+                skipped.push((error, letter));
             }
         }
         let n = rows.len();

@@ -6,27 +6,9 @@ use crate::schema;
 use chrono::{DateTime, NaiveDate, Utc};
 use deltalake::arrow::array::{ArrayRef, Date32Builder, Int64Builder, StringBuilder, TimestampMicrosecondBuilder};
 use deltalake::arrow::record_batch::RecordBatch;
-use footfall_event::json::{json_type, raw_str};
-use footfall_event::{ContextField, Message};
+use footfall_event::stored::{StoredRow, CONTEXT_COLUMNS};
 use footfall_log::StoredRecord;
 use std::sync::Arc;
-
-/// Text columns filled from the message's context, in schema order after `original_timestamp`.
-const CONTEXT_COLUMNS: [ContextField; 13] = [
-    ContextField::Ip,
-    ContextField::UserAgent,
-    ContextField::PageUrl,
-    ContextField::PagePath,
-    ContextField::PageReferrer,
-    ContextField::PageTitle,
-    ContextField::CampaignSource,
-    ContextField::CampaignMedium,
-    ContextField::CampaignName,
-    ContextField::CampaignTerm,
-    ContextField::CampaignContent,
-    ContextField::LibraryName,
-    ContextField::LibraryVersion,
-];
 
 /// Accumulates `raw_events` rows; [`RawEventsBuilder::finish`] makes a record batch.
 pub struct RawEventsBuilder {
@@ -85,41 +67,22 @@ impl TableRows for RawEventsBuilder {
     fn push(&mut self, record: &StoredRecord) -> Result<(), LakeError> {
         let bad = |reason: String| LakeError::BadRecord { offset: record.offset, reason };
         let text = std::str::from_utf8(&record.value).map_err(|e| bad(e.to_string()))?;
-        let message = Message::parse_stored(text).map_err(|e| bad(e.to_string()))?;
-        let valid = message.validate(None).map_err(|e| bad(e.to_string()))?;
-        let message_id = valid.message_id.as_deref().ok_or_else(|| bad("no messageId".into()))?;
-        let received_at = message
-            .received_at()
-            .or_else(|| DateTime::<Utc>::from_timestamp_millis(record.timestamp_ms))
-            .ok_or_else(|| bad("no receivedAt".into()))?;
-        let event_time = valid.event_time(received_at, true);
-
+        let row = StoredRow::read(text, record.timestamp_ms).map_err(bad)?;
         self.log_offset.append_value(record.offset as i64);
-        let text_of = |key: &str| message.get(key).and_then(raw_str);
-        let ids = [
-            Some(message_id.into()),
-            Some(valid.kind.as_str().into()),
-            valid.event.clone(),
-            text_of("name"),
-            valid.user_id.clone(),
-            valid.anonymous_id.clone(),
-            text_of("groupId"),
-            text_of("previousId"),
-        ];
-        for (builder, value) in self.ids.iter_mut().zip(ids) {
-            builder.append_option(value);
+        for (builder, value) in self.ids.iter_mut().zip(&row.ids) {
+            builder.append_option(value.as_deref());
         }
-        self.event_time.append_value(event_time.timestamp_micros());
-        self.received_at.append_value(received_at.timestamp_micros());
-        self.sent_at.append_option(valid.sent_at.map(|t| t.timestamp_micros()));
-        self.original_timestamp.append_option(valid.client_time.map(|t| t.timestamp_micros()));
-        for (builder, field) in self.context_fields.iter_mut().zip(CONTEXT_COLUMNS) {
-            builder.append_option(message.context_field(field));
+        self.event_time.append_value(row.event_time.timestamp_micros());
+        self.received_at.append_value(row.received_at.timestamp_micros());
+        self.sent_at.append_option(row.sent_at.map(|t| t.timestamp_micros()));
+        self.original_timestamp.append_option(row.original_timestamp.map(|t| t.timestamp_micros()));
+        for (builder, value) in self.context_fields.iter_mut().zip(&row.context) {
+            builder.append_option(value.as_deref());
         }
-        let object_text = |key: &str| message.get(key).filter(|raw| json_type(raw) == "object").map(|raw| raw.get());
-        self.objects[0].append_option(object_text("properties"));
-        self.objects[1].append_option(object_text("traits"));
-        self.objects[2].append_option(message.context_json());
+        for (builder, value) in self.objects.iter_mut().zip(&row.objects) {
+            builder.append_option(value.as_deref());
+        }
+        let event_time = row.event_time;
         self.event_date.append_value(epoch_day(event_time));
         self.rows += 1;
         Ok(())

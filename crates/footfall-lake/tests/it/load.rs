@@ -2,7 +2,7 @@ use crate::write_simulated_log;
 use deltalake::arrow::array::{Array, AsArray};
 use deltalake::arrow::datatypes::Int64Type;
 use footfall_lake::{sql, Lake, Loader};
-use footfall_log::{EmbeddedLog, LogConfig};
+use footfall_log::{EmbeddedLog, EventSink, LogConfig};
 use std::collections::HashMap;
 
 async fn count(lake: &Lake, table: &str) -> i64 {
@@ -109,4 +109,50 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
         }
     }
     out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_that_cannot_be_loaded_becomes_a_dead_letter_once_and_loading_goes_on() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (events_log, _) = write_simulated_log(&dir.path().join("events"), 100).await;
+    let garbage = [b"\xff not JSON".to_vec(), br#"{"type":"track","event":"No id","userId":"u"}"#.to_vec()];
+    let records = garbage
+        .iter()
+        .map(|value| footfall_log::Record { key: Vec::new(), value: value.clone(), timestamp_ms: 1_790_000_000_000 })
+        .collect();
+    events_log.append(records).expect("queued").await.expect("durable");
+    crate::append_messages(&events_log, &crate::simulated_messages(4, 10, "2026-11-02T00:00:00Z", 50)).await;
+    let dead_log = EmbeddedLog::open(&dir.path().join("dead"), LogConfig::default()).expect("dead log");
+    let lake = Lake::local(&dir.path().join("lake")).expect("lake");
+    let events_from = |offset| events_log.reader(offset);
+    let dead_from = |offset| dead_log.reader(offset);
+    let report = Loader::open(&lake).await.expect("open").load_available(&events_from, &dead_from).await.expect("load");
+    assert_eq!((report.events, report.skipped), (150, 2));
+    assert_eq!(count(&lake, "raw_events").await, 150);
+    let letters = sql::query(
+        &lake,
+        "SELECT endpoint, reason_code, reason FROM dead_letters WHERE reason_code = 'unloadable_record' ORDER BY endpoint",
+    )
+    .await
+    .expect("letters");
+    let rows: Vec<(String, String)> = letters
+        .iter()
+        .flat_map(|batch| {
+            let text = |i: usize| {
+                deltalake::arrow::compute::cast(batch.column(i), &deltalake::arrow::datatypes::DataType::Utf8)
+                    .expect("cast")
+                    .as_string::<i32>()
+                    .clone()
+            };
+            let (endpoints, reasons) = (text(0), text(2));
+            (0..batch.num_rows()).map(move |r| (endpoints.value(r).to_owned(), reasons.value(r).to_owned()))
+        })
+        .collect();
+    assert_eq!(rows.iter().map(|r| r.0.as_str()).collect::<Vec<_>>(), ["log://events/100", "log://events/101"]);
+    assert!(rows[1].1.contains("messageId"), "{rows:?}");
+    // A restarted loader with nothing new writes no letter again.
+    let again =
+        Loader::open(&lake).await.expect("reopen").load_available(&events_from, &dead_from).await.expect("load");
+    assert_eq!((again.events, again.skipped), (0, 0));
+    assert_eq!(count(&lake, "dead_letters").await, 2);
 }

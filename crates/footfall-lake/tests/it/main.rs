@@ -1,6 +1,7 @@
 //! The lake against its own reference: logs written with known messages, loaded, and read
 //! back with SQL.
 
+mod disk_full;
 mod load;
 mod maintenance;
 mod processing;
