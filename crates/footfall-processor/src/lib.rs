@@ -2,7 +2,8 @@
 //! events and windowed metrics, in event time.
 //!
 //! Each operator is a unit with its own state and tests: [`dedup::Dedup`] (by `messageId`
-//! within a horizon), [`identity::Identities`] (anonymous ids and aliases → one person),
+//! within a horizon), [`identity::Identities`] (anonymous ids and aliases → one person, never two identified
+//! users; [`stitch::Stitching`] resolves the links it writes, for every reader),
 //! [`enrich::Enricher`] (user agent, bots, channel, URL, revenue, country and city from a
 //! MaxMind database ([`geo::GeoDb`]), privacy of the IP),
 //! [`sessions::Sessions`] (inactivity gap or new campaign), [`windows::Windows`] (tumbling
@@ -22,6 +23,7 @@ pub mod live;
 pub mod pipeline;
 pub mod sessions;
 pub mod sketch;
+pub mod stitch;
 pub mod watermark;
 pub mod windows;
 

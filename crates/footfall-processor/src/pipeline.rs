@@ -5,7 +5,7 @@
 use crate::dedup::{Dedup, DEFAULT_HORIZON, DEFAULT_MAX_IDS};
 use crate::enrich::{Enricher, Enrichment, IpPolicy};
 use crate::geo::GeoDb;
-use crate::identity::{Identities, Link};
+use crate::identity::{Identities, Link, RefusedMerge};
 use crate::input::InputEvent;
 use crate::sessions::{Session, Sessions, DEFAULT_GAP};
 use crate::watermark::{Watermark, DEFAULT_IDLE, DEFAULT_LATENESS, DEFAULT_QUORUM};
@@ -116,12 +116,57 @@ pub struct Outputs {
     pub metrics: Vec<MetricRow>,
     /// Silver `identities`: new links of ids to persons.
     pub identities: Vec<Link>,
+    /// `dead_letters`: merges the identity rules refused.
+    pub refused: Vec<RefusalRow>,
+}
+
+/// An `identify` or `alias` whose merge was refused: a `dead_letters` row. The event itself is
+/// kept in `events`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RefusalRow {
+    /// The record of the message.
+    pub offset: u64,
+    /// When it was received.
+    pub received_at: Micros,
+    /// Its `messageId`.
+    pub message_id: String,
+    /// The dead letter's `reason_code`.
+    pub reason_code: &'static str,
+    /// The dead letter's `reason`.
+    pub reason: String,
+    /// The message's identity fields, as JSON (`type`, `messageId`, `userId`, `anonymousId`,
+    /// `previousId`): what an erasure finds the letter by.
+    pub payload: String,
+}
+
+impl RefusalRow {
+    fn new(input: &InputEvent, refused: &RefusedMerge) -> Self {
+        let payload = serde_json::json!({
+            "type": input.kind,
+            "messageId": input.message_id,
+            "userId": input.user_id,
+            "anonymousId": input.anonymous_id,
+            "previousId": input.previous_id,
+        });
+        Self {
+            offset: input.offset,
+            received_at: input.received_at,
+            message_id: input.message_id.clone(),
+            reason_code: refused.reason.code(),
+            reason: refused.describe(&input.kind),
+            payload: payload.to_string(),
+        }
+    }
 }
 
 impl Outputs {
     /// Whether nothing was produced.
     pub fn is_empty(&self) -> bool {
-        self.events.is_empty() && self.sessions.is_empty() && self.metrics.is_empty() && self.identities.is_empty()
+        self.events.is_empty()
+            && self.sessions.is_empty()
+            && self.metrics.is_empty()
+            && self.identities.is_empty()
+            && self.refused.is_empty()
     }
 }
 
@@ -138,6 +183,8 @@ pub struct Counters {
     pub bots: u64,
     /// Records that were not Segment messages (skipped).
     pub unreadable: u64,
+    /// `identify` and `alias` calls whose merge was refused (kept in `events`, and dead-lettered).
+    pub refused_merges: u64,
 }
 
 /// Everything the processor remembers: checkpointed as one value, with the offset it is valid
@@ -222,8 +269,11 @@ impl Processor {
             state.counters.duplicates += 1;
             return;
         }
-        let (person_id, link) = state.identities.observe(&input);
-        out.identities.extend(link);
+        let (person_id, refused) = state.identities.observe(&input, &mut out.identities);
+        if let Some(refused) = refused {
+            state.counters.refused_merges += 1;
+            out.refused.push(RefusalRow::new(&input, &refused));
+        }
         let enriched = self.enricher.enrich(&input);
         let t = input.event_time;
         let minute_before = state.watermark.current().map(|w| w.div_euclid(MINUTE));

@@ -1,1 +1,2 @@
+mod identity;
 mod operators;
