@@ -1,17 +1,17 @@
 -- persons: one row per person, identity stitched: events made before a login (or under an
--- earlier user id) count for the person they were linked to later, through `identities`
--- (two hops: anonymous id -> user id -> aliased user id). Bots are left out.
+-- earlier user id) count for the person they were linked to later, through `identity_roots`
+-- (`identities` resolved to the end of every chain of links, the same way the analyses
+-- resolve them). Bots are left out.
 -- Rebuilt whole (no `date` column) whenever new data arrived; needs the processor's tables.
 WITH resolved AS (
     SELECT
-        coalesce(i2.person_id, i1.person_id, e.person_id) AS person_id,
+        coalesce(r.person_id, e.person_id) AS person_id,
         e.user_id,
         e.anonymous_id,
         e.event_time,
         e.traits
     FROM events e
-    LEFT JOIN identities i1 ON i1.id = e.person_id
-    LEFT JOIN identities i2 ON i2.id = i1.person_id
+    LEFT JOIN identity_roots r ON r.id = e.person_id
     WHERE NOT e.is_bot
 )
 SELECT

@@ -1,7 +1,8 @@
 //! Every person's events in event-time order: what the analyses read. Persons are stitched:
 //! an event made before a login (its `person_id` the anonymous id) belongs to the person the
-//! `identities` table links that id to, however much later the link was made (the links are
-//! read into memory first; the events stream past them batch by batch).
+//! links of `identities` lead that id to ([`footfall_lake::stitching`]), however much later the
+//! links were made (they are read into memory first; the events stream past them batch by
+//! batch).
 
 use crate::error::AnalyticsError;
 use crate::Micros;
@@ -9,7 +10,6 @@ use foldhash::HashMap;
 use footfall_lake::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArray};
 use footfall_lake::arrow::compute::cast;
 use footfall_lake::arrow::datatypes::{DataType, Int64Type, TimeUnit, TimestampMicrosecondType};
-use footfall_lake::datafusion::execution::context::SessionContext;
 use footfall_lake::Lake;
 use futures::StreamExt;
 
@@ -178,7 +178,7 @@ pub async fn load(lake: &Lake, request: &LoadRequest) -> Result<Timelines, Analy
         sql.push_str(&format!(" AND e.event IN ({})", list(&request.events)));
     }
     let ctx = footfall_lake::sql::session(lake).await?;
-    let links = identity_links(&ctx).await?;
+    let links = footfall_lake::stitching::identity_roots(&ctx).await?;
     // Batch by batch: the rows are never all held as Arrow and as timelines at once.
     let frame =
         ctx.sql_with_options(&sql, footfall_lake::sql::read_only()).await.map_err(footfall_lake::LakeError::from)?;
@@ -194,32 +194,6 @@ pub async fn load(lake: &Lake, request: &LoadRequest) -> Result<Timelines, Analy
         }
     }
     Ok(builder.finish())
-}
-
-/// `identities`: id → the person it was linked to (empty if the table does not exist yet).
-async fn identity_links(ctx: &SessionContext) -> Result<HashMap<String, String>, AnalyticsError> {
-    let mut links = HashMap::default();
-    if !ctx.table_exist("identities").map_err(footfall_lake::LakeError::from)? {
-        return Ok(links);
-    }
-    let frame = ctx
-        .sql_with_options("SELECT id, person_id FROM identities", footfall_lake::sql::read_only())
-        .await
-        .map_err(footfall_lake::LakeError::from)?;
-    for batch in frame.collect().await.map_err(footfall_lake::LakeError::from)? {
-        let text = |name: &str| -> Result<ArrayRef, AnalyticsError> {
-            let array = batch
-                .column_by_name(name)
-                .ok_or_else(|| AnalyticsError::BadRequest(format!("identities: no column {name}")))?;
-            cast(array, &DataType::Utf8).map_err(|e| AnalyticsError::BadRequest(format!("identities: {e}")))
-        };
-        let (ids, persons) = (text("id")?, text("person_id")?);
-        let (ids, persons) = (ids.as_string::<i32>(), persons.as_string::<i32>());
-        for i in 0..batch.num_rows() {
-            links.entry(ids.value(i).to_owned()).or_insert_with(|| persons.value(i).to_owned());
-        }
-    }
-    Ok(links)
 }
 
 /// One batch's columns, cast to plain arrays.

@@ -127,7 +127,9 @@ impl GroupContext {
 
     async fn open_job(&self, partition: i32) -> Result<ProcessingJob, KafkaLogError> {
         let dir = self.options.checkpoints.join(format!("{}-{partition}", self.options.kafka.topic));
-        let job = ProcessingJob::open_stream(&self.lake, &dir, self.options.processor, &self.app_id(partition)).await?;
+        let job = ProcessingJob::open_stream(&self.lake, &dir, self.options.processor, &self.app_id(partition))
+            .await?
+            .with_source(format!("kafka://{}/{partition}", self.options.kafka.topic));
         let job = match &self.options.geo {
             Some(geo) => job.with_geo(Arc::clone(geo)),
             None => job,

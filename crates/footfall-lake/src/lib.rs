@@ -20,6 +20,7 @@ pub mod raw_events;
 pub mod rows;
 pub mod schema;
 pub mod sql;
+pub mod stitching;
 pub mod table;
 pub mod transform;
 pub mod window_funnel;

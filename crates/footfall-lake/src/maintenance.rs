@@ -3,11 +3,13 @@
 
 use crate::error::LakeError;
 use crate::location::Lake;
+use crate::processed::{EVENTS, IDENTITIES};
 use crate::schema::{DEAD_LETTERS, RAW_EVENTS};
 use crate::sql;
 use deltalake::arrow::array::{Array, AsArray};
 use deltalake::arrow::datatypes::{DataType, Int64Type};
 use deltalake::arrow::record_batch::RecordBatch;
+use deltalake::datafusion::prelude::SessionContext;
 use deltalake::operations::vacuum::VacuumMode;
 use std::time::Duration;
 
@@ -54,68 +56,58 @@ pub async fn vacuum(lake: &Lake, name: &str, retain: Duration) -> Result<usize, 
 /// Rows erased from one table.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ForgetReport {
-    /// Every id that was the person's: the user id, the anonymous ids it used, aliases.
+    /// The ids erased: the user id, then the anonymous ids that were theirs.
     pub ids: Vec<String>,
     /// Rows deleted, per table.
     pub deleted: Vec<(String, usize)>,
 }
 
-/// Erases user `user_id` from every table of the lake (GDPR): every row whose `user_id` is the
-/// person's, every anonymous row of an anonymous id the person used, and every dead letter
-/// whose payload names them. Other people's rows stay, including rows of another user on a
-/// shared anonymous id. The deleted rows stay in old file versions until [`vacuum`].
+/// Erases user `user_id` from every table of the lake (GDPR): every row whose `user_id` is
+/// theirs, every anonymous row of an anonymous id that was theirs, the links and rows of their
+/// person, and every dead letter whose payload names them. The deleted rows stay in old file
+/// versions until [`vacuum`].
+///
+/// Only the user's own ids are followed: the anonymous ids linked to this user id (in
+/// `identities`; without it, the anonymous ids seen with this user and no other). Another
+/// user id, even one merged into this person by an `alias`, is another user's and stays, and
+/// so do the rows of another user on a shared device.
 pub async fn forget(lake: &Lake, user_id: &str) -> Result<ForgetReport, LakeError> {
     let ctx = sql::session(lake).await?;
-    let mut report = ForgetReport { ids: vec![user_id.to_owned()], deleted: Vec::new() };
-    let mut anonymous = Vec::new();
-    if ctx.table_exist(RAW_EVENTS)? {
-        // Aliases (`previous_id`) are the same person under an earlier user id.
-        let linked = ctx
-            .sql(&format!(
-                "SELECT DISTINCT anonymous_id, previous_id FROM {RAW_EVENTS} WHERE user_id = {}",
-                quote(user_id)
-            ))
-            .await?
-            .collect()
-            .await?;
-        for batch in &linked {
-            anonymous.extend(strings(batch, 0));
-            report.ids.extend(strings(batch, 1));
-        }
-    }
+    let mut anonymous = anonymous_ids_of(&ctx, user_id).await?;
     anonymous.sort();
     anonymous.dedup();
-    report.ids.sort();
-    report.ids.dedup();
-    let users = list(&report.ids);
-    let anons = list(&anonymous);
+    anonymous.retain(|id| id != user_id);
+    let mut ids = vec![user_id.to_owned()];
+    ids.extend(anonymous.iter().cloned());
+    let user = quote(user_id);
+    let all = list(&ids);
 
+    let mut deleted = Vec::new();
     for name in sql::table_names(lake) {
         let Some(table) = lake.open_table(&name).await? else { continue };
         let schema = table.snapshot()?.schema();
         let has = |column: &str| schema.field(column).is_some();
         let predicate = if name == DEAD_LETTERS {
-            dead_letter_predicate(&ctx, &report.ids, &anonymous).await?
+            dead_letter_predicate(&ctx, user_id, &anonymous).await?
         } else {
             let mut terms = Vec::new();
             if has("user_id") {
-                terms.push(format!("user_id IN ({users})"));
+                terms.push(format!("user_id = {user}"));
                 if has("anonymous_id") && !anonymous.is_empty() {
-                    terms.push(format!("(user_id IS NULL AND anonymous_id IN ({anons}))"));
+                    terms.push(format!("(user_id IS NULL AND anonymous_id IN ({}))", list(&anonymous)));
                 }
             }
             if has("previous_id") {
-                terms.push(format!("previous_id IN ({users})"));
+                terms.push(format!("previous_id = {user}"));
             }
-            // The processor's tables: rows of the person, and links of their ids.
-            if has("person_id") {
-                terms.push(format!("person_id IN ({users})"));
-                if !anonymous.is_empty() {
-                    terms.push(format!("person_id IN ({anons})"));
-                }
+            // Rows of the person (sessions, segments, scores) and links of their ids. Not
+            // `events` by `person_id`: an event's person may be one another user was merged
+            // into, and that user's events are theirs.
+            if has("person_id") && name != EVENTS {
+                terms.push(format!("person_id IN ({all})"));
             }
-            if has("id") && has("person_id") && !anonymous.is_empty() {
-                terms.push(format!("id IN ({anons})"));
+            if has("id") && has("person_id") {
+                terms.push(format!("id IN ({all})"));
             }
             (!terms.is_empty()).then(|| terms.join(" OR "))
         };
@@ -125,30 +117,67 @@ pub async fn forget(lake: &Lake, user_id: &str) -> Result<ForgetReport, LakeErro
         if rows > 0 {
             table.delete().with_predicate(predicate).await?;
         }
-        report.deleted.push((name, rows));
+        deleted.push((name, rows));
     }
-    Ok(report)
+    Ok(ForgetReport { ids, deleted })
 }
 
-/// The dead letters that name the person: their payload's `userId`, `previousId` or (without a
-/// user id) `anonymousId` is one of theirs. As a predicate on `log_offset`, or `None`.
+/// The anonymous ids that are `user_id`'s own: linked to that user id in `identities` and never
+/// a user id themselves; without `identities` (raw events only), the anonymous ids seen with
+/// this user and no other.
+async fn anonymous_ids_of(ctx: &SessionContext, user_id: &str) -> Result<Vec<String>, LakeError> {
+    let user = quote(user_id);
+    let query = if ctx.table_exist(IDENTITIES)? {
+        let users_of = |table: &str| format!("SELECT user_id FROM {table} WHERE user_id IS NOT NULL");
+        let mut known_users = Vec::new();
+        for table in [EVENTS, RAW_EVENTS] {
+            if ctx.table_exist(table)? {
+                known_users.push(users_of(table));
+            }
+        }
+        let not_users = if known_users.is_empty() {
+            String::new()
+        } else {
+            format!(" AND id NOT IN ({})", known_users.join(" UNION ALL "))
+        };
+        // An id linked to someone else too (two streams, or after the processor forgot it) may
+        // be theirs: it stays.
+        format!(
+            "SELECT DISTINCT id FROM {IDENTITIES} WHERE person_id = {user}{not_users} \
+             AND id NOT IN (SELECT id FROM {IDENTITIES} WHERE person_id <> {user})"
+        )
+    } else if ctx.table_exist(RAW_EVENTS)? {
+        format!(
+            "SELECT anonymous_id FROM {RAW_EVENTS} WHERE anonymous_id IN \
+             (SELECT anonymous_id FROM {RAW_EVENTS} WHERE user_id = {user} AND anonymous_id IS NOT NULL) \
+             AND user_id IS NOT NULL GROUP BY anonymous_id HAVING count(DISTINCT user_id) = 1"
+        )
+    } else {
+        return Ok(Vec::new());
+    };
+    let found = ctx.sql_with_options(&query, sql::read_only()).await?.collect().await?;
+    Ok(found.iter().flat_map(|b| strings(b, 0)).collect())
+}
+
+/// The dead letters that name the user: their payload's `userId` or `previousId` is the user
+/// id, or (without a user id) its `anonymousId` is one of theirs; a payload that is not one
+/// message, if it names one of their ids. As a predicate on (`endpoint`, `log_offset`), which
+/// together name the letters of one record (offsets alone are of different logs), or `None`.
 async fn dead_letter_predicate(
-    ctx: &deltalake::datafusion::prelude::SessionContext,
-    ids: &[String],
+    ctx: &SessionContext,
+    user_id: &str,
     anonymous: &[String],
 ) -> Result<Option<String>, LakeError> {
     if !ctx.table_exist(DEAD_LETTERS)? {
         return Ok(None);
     }
-    let mut condition = format!(
-        "json_get_str(payload, 'userId') IN ({ids}) OR json_get_str(payload, 'previousId') IN ({ids})",
-        ids = list(ids)
-    );
+    let user = quote(user_id);
+    let mut condition =
+        format!("json_get_str(payload, 'userId') = {user} OR json_get_str(payload, 'previousId') = {user}");
     // Payloads that are not one message (bodies that failed whole) are searched as text.
-    let mentions: Vec<String> = ids
-        .iter()
-        .chain(anonymous)
-        .map(|id| format!("strpos(payload, {}) > 0", quote(&serde_json::Value::from(id.as_str()).to_string())))
+    let mentions: Vec<String> = std::iter::once(user_id)
+        .chain(anonymous.iter().map(String::as_str))
+        .map(|id| format!("strpos(payload, {}) > 0", quote(&serde_json::Value::from(id).to_string())))
         .collect();
     condition.push_str(&format!(" OR (json_get_str(payload, 'type') IS NULL AND ({}))", mentions.join(" OR ")));
     if !anonymous.is_empty() {
@@ -157,15 +186,35 @@ async fn dead_letter_predicate(
             list(anonymous)
         ));
     }
-    let found = ctx.sql(&format!("SELECT log_offset FROM {DEAD_LETTERS} WHERE {condition}")).await?.collect().await?;
-    let offsets: Vec<String> = found
-        .iter()
-        .flat_map(|b| {
-            let column = b.column(0).as_primitive::<Int64Type>();
-            (0..b.num_rows()).filter(|r| !column.is_null(*r)).map(|r| column.value(r).to_string()).collect::<Vec<_>>()
+    let found = ctx
+        .sql_with_options(
+            &format!("SELECT endpoint, log_offset FROM {DEAD_LETTERS} WHERE {condition}"),
+            sql::read_only(),
+        )
+        .await?
+        .collect()
+        .await?;
+    let mut letters: std::collections::BTreeMap<String, Vec<i64>> = std::collections::BTreeMap::new();
+    for batch in &found {
+        let endpoints = strings(batch, 0);
+        let offsets = batch.column(1).as_primitive::<Int64Type>();
+        if endpoints.len() != batch.num_rows() {
+            return Err(LakeError::BadLocation("dead_letters: a letter without endpoint".into()));
+        }
+        for (row, endpoint) in endpoints.into_iter().enumerate() {
+            letters.entry(endpoint).or_default().push(offsets.value(row));
+        }
+    }
+    let letters: Vec<String> = letters
+        .into_iter()
+        .map(|(endpoint, mut offsets)| {
+            offsets.sort_unstable();
+            offsets.dedup();
+            let offsets: Vec<String> = offsets.iter().map(i64::to_string).collect();
+            format!("(endpoint = {} AND log_offset IN ({}))", quote(&endpoint), offsets.join(", "))
         })
         .collect();
-    Ok((!offsets.is_empty()).then(|| format!("log_offset IN ({})", offsets.join(", "))))
+    Ok((!letters.is_empty()).then(|| letters.join(" OR ")))
 }
 
 /// `text` as a SQL string literal.

@@ -12,7 +12,7 @@ use deltalake::arrow::array::{
 use deltalake::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use deltalake::arrow::record_batch::RecordBatch;
 use footfall_processor::identity::Link;
-use footfall_processor::pipeline::{EventRow, MetricRow, SessionRow};
+use footfall_processor::pipeline::{EventRow, MetricRow, RefusalRow, SessionRow};
 use footfall_processor::MINUTE;
 use std::sync::Arc;
 
@@ -304,6 +304,40 @@ pub fn metrics_batch(rows: &[&MetricRow]) -> Result<RecordBatch, LakeError> {
             Arc::new(revenue.finish()),
             Arc::new(orders.finish()),
             Arc::new(trigger.finish()),
+        ],
+    )
+}
+
+/// Refused merges as `dead_letters` rows; `source` names the stream in `endpoint`
+/// (`log://events/OFFSET`).
+pub fn refusals_batch(rows: &[&RefusalRow], source: &str) -> Result<RecordBatch, LakeError> {
+    let (mut offset, mut received) = (Int64Builder::new(), timestamps());
+    let (mut reason, mut code, mut endpoint) = (StringBuilder::new(), StringBuilder::new(), StringBuilder::new());
+    let mut index = Int64Builder::new();
+    let (mut message_id, mut payload, mut base64) = (StringBuilder::new(), StringBuilder::new(), StringBuilder::new());
+    for row in rows {
+        offset.append_value(row.offset as i64);
+        received.append_value(row.received_at);
+        reason.append_value(&row.reason);
+        code.append_value(row.reason_code);
+        endpoint.append_value(format!("{source}/{}", row.offset));
+        index.append_null();
+        message_id.append_value(&row.message_id);
+        payload.append_value(&row.payload);
+        base64.append_null();
+    }
+    batch(
+        crate::schema::dead_letters(),
+        vec![
+            Arc::new(offset.finish()),
+            Arc::new(received.finish()),
+            Arc::new(reason.finish()),
+            Arc::new(code.finish()),
+            Arc::new(endpoint.finish()),
+            Arc::new(index.finish()),
+            Arc::new(message_id.finish()),
+            Arc::new(payload.finish()),
+            Arc::new(base64.finish()),
         ],
     )
 }

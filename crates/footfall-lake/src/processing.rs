@@ -1,5 +1,6 @@
 //! Exactly-once stream processing into the lake: the processor reads the event log in
-//! micro-batches and commits its rows to `events`, `sessions`, `identities` and `metrics_1m`.
+//! micro-batches and commits its rows to `events`, `sessions`, `identities` and `metrics_1m`,
+//! and the merges its identity rules refused to `dead_letters`.
 //!
 //! Each table's commits record, as a Delta `txn` (app id [`PROCESSOR_APP_ID`]), the log offset
 //! up to which it holds every row the processor produces; every row knows the offset that
@@ -13,6 +14,7 @@ use crate::error::LakeError;
 use crate::location::Lake;
 use crate::metrics::{RecentWindows, WindowRecord};
 use crate::processed::{self, EVENTS, EVENTS_PARTITION, IDENTITIES, METRICS_1M, SESSIONS};
+use crate::schema::DEAD_LETTERS;
 use crate::table::LakeTable;
 use footfall_log::LogReader;
 use footfall_processor::geo::GeoDb;
@@ -25,6 +27,9 @@ use std::time::{Duration, Instant};
 
 /// The application id of the processor's `txn` actions.
 pub const PROCESSOR_APP_ID: &str = "footfall-processor";
+
+/// What the embedded event log is called in a dead letter's `endpoint` (`log://events/OFFSET`).
+pub const DEFAULT_SOURCE: &str = "log://events";
 
 /// Log records per micro-batch at most, by default.
 pub const MAX_BATCH_RECORDS: usize = 100_000;
@@ -45,6 +50,8 @@ pub struct ProcessReport {
     pub identities: usize,
     /// Rows committed to `metrics_1m`.
     pub metrics: usize,
+    /// Refused merges committed to `dead_letters`.
+    pub refused_merges: usize,
     /// Delta commits made.
     pub commits: usize,
 }
@@ -55,6 +62,7 @@ impl ProcessReport {
         self.records += other.records;
         self.events += other.events;
         self.sessions += other.sessions;
+        self.refused_merges += other.refused_merges;
         self.identities += other.identities;
         self.metrics += other.metrics;
         self.commits += other.commits;
@@ -93,7 +101,9 @@ impl Output {
 pub struct ProcessingJob {
     app_id: String,
     processor: Processor,
-    outputs: [Output; 4],
+    outputs: [Output; 5],
+    /// What the stream is called in a dead letter's `endpoint` (`log://events`).
+    source: String,
     checkpoints: PathBuf,
     max_batch_records: usize,
     checkpoint_every: Duration,
@@ -135,19 +145,21 @@ impl ProcessingJob {
             (SESSIONS, processed::sessions_schema(), &[][..]),
             (IDENTITIES, processed::identities_schema(), &[][..]),
             (METRICS_1M, processed::metrics_schema(), &[][..]),
+            (DEAD_LETTERS, crate::schema::dead_letters(), &[][..]),
         ] {
             let table = LakeTable::open(lake, name, schema, partitions).await?;
             let committed = table.committed_version(app_id).await?.map_or(0, |v| v.max(0) as u64);
             outputs.push(Output { table, committed });
         }
-        let outputs: [Output; 4] =
-            outputs.try_into().map_err(|_| LakeError::Checkpoint("expected four output tables".into()))?;
+        let outputs: [Output; 5] =
+            outputs.try_into().map_err(|_| LakeError::Checkpoint("expected five output tables".into()))?;
         let state = newest_readable_checkpoint(checkpoints)?.unwrap_or_else(|| ProcessorState::new(&config));
         let checkpointed_offset = state.next_offset;
         Ok(Self {
             app_id: app_id.to_owned(),
             processor: Processor::new(&config, state),
             outputs,
+            source: DEFAULT_SOURCE.to_owned(),
             checkpoints: checkpoints.to_path_buf(),
             max_batch_records: MAX_BATCH_RECORDS,
             checkpoint_every: Duration::from_secs(30),
@@ -173,6 +185,12 @@ impl ProcessingJob {
     /// Places IPs (country, city) with `geo`.
     pub fn with_geo(self, geo: Arc<GeoDb>) -> Self {
         Self { processor: self.processor.with_geo(geo), ..self }
+    }
+
+    /// Names the stream in its dead letters' `endpoint` (`kafka://TOPIC/PARTITION`).
+    pub fn with_source(mut self, source: impl Into<String>) -> Self {
+        self.source = source.into();
+        self
     }
 
     /// Reads at most `records` log records per micro-batch.
@@ -349,17 +367,22 @@ impl ProcessingJob {
         self.failed = true;
         let end = self.next_offset();
         let app = self.app_id.as_str();
-        let [events, sessions, identities, metrics] = &mut self.outputs;
+        let [events, sessions, identities, metrics, letters] = &mut self.outputs;
+        let source = self.source.as_str();
         let written = [
             events.append_new(app, &out.events, |r| r.input.offset, processed::events_batch, end).await?,
             sessions.append_new(app, &out.sessions, |r| r.trigger_offset, processed::sessions_batch, end).await?,
             identities.append_new(app, &out.identities, |r| r.offset, processed::identities_batch, end).await?,
             metrics.append_new(app, &out.metrics, |r| r.trigger_offset, processed::metrics_batch, end).await?,
+            letters
+                .append_new(app, &out.refused, |r| r.offset, |rows| processed::refusals_batch(rows, source), end)
+                .await?,
         ];
         report.events += written[0];
         report.sessions += written[1];
         report.identities += written[2];
         report.metrics += written[3];
+        report.refused_merges += written[4];
         report.commits += written.iter().filter(|n| **n > 0).count();
         self.failed = false;
         Ok(())
@@ -469,7 +492,7 @@ fn newest_readable_checkpoint(dir: &Path) -> Result<Option<ProcessorState>, Lake
 
 /// What every checkpoint file starts with: a magic number and the format version of the state
 /// that follows. Bump the version whenever [`ProcessorState`]'s serialized form changes.
-const CHECKPOINT_HEADER: &[u8; 6] = b"FFCK\x03\x00";
+const CHECKPOINT_HEADER: &[u8; 6] = b"FFCK\x04\x00";
 
 fn read_checkpoint(path: &Path) -> Result<ProcessorState, LakeError> {
     let bytes = std::fs::read(path).map_err(|e| LakeError::Io { path: path.to_path_buf(), source: e })?;

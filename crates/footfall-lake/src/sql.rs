@@ -10,6 +10,7 @@ use deltalake::arrow::record_batch::RecordBatch;
 use deltalake::datafusion::execution::context::{SQLOptions, SessionConfig, SessionContext};
 use deltalake::datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use futures::StreamExt;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// What a query may do: read. DDL (`CREATE`, `DROP`), DML (`INSERT`, `UPDATE`, `DELETE`,
@@ -43,8 +44,9 @@ pub fn table_names(lake: &Lake) -> Vec<String> {
     names
 }
 
-/// A DataFusion session with every existing table of `lake` registered by name, the JSON
-/// functions and `window_funnel`.
+/// A DataFusion session with every existing table of `lake` registered by name, the stitched
+/// persons as `identity_roots` (see [`crate::stitching`]), the JSON functions and
+/// `window_funnel`.
 pub async fn session(lake: &Lake) -> Result<SessionContext, LakeError> {
     session_within(lake, None).await
 }
@@ -69,7 +71,12 @@ pub async fn session_within(lake: &Lake, memory_bytes: Option<usize>) -> Result<
     for name in table_names(lake) {
         let Some(table) = lake.open_table(&name).await? else { continue };
         table.update_datafusion_session(&ctx.state())?;
-        ctx.register_table(name.as_str(), table.table_provider().await?)?;
+        let provider = table.table_provider().await?;
+        if name == crate::processed::IDENTITIES {
+            let roots = crate::stitching::IdentityRootsTable::new(Arc::clone(&provider));
+            ctx.register_table(crate::stitching::IDENTITY_ROOTS, Arc::new(roots))?;
+        }
+        ctx.register_table(name.as_str(), provider)?;
     }
     Ok(ctx)
 }

@@ -34,13 +34,19 @@ impl LakeTable {
         let table = match lake.open_table(name).await? {
             Some(table) => table,
             None => {
-                DeltaTableBuilder::from_url(lake.table_url(name)?)?
+                let created = DeltaTableBuilder::from_url(lake.table_url(name)?)?
                     .build()?
                     .write(vec![RecordBatch::new_empty(schema)])
                     .with_save_mode(SaveMode::Append)
                     .with_partition_columns(partitions.clone())
                     .with_table_name(name)
-                    .await?
+                    .await;
+                match created {
+                    Ok(table) => table,
+                    // Another writer (the loader and the processor both write `dead_letters`)
+                    // created it first: use theirs.
+                    Err(error) => lake.open_table(name).await?.ok_or(error)?,
+                }
             }
         };
         Ok(Self { name: name.to_owned(), table, partitions })

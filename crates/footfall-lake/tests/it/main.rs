@@ -32,6 +32,17 @@ pub fn simulated_messages(seed: u64, users: u32, start: &str, n: usize) -> Vec<V
     stored
 }
 
+/// `message` (as a client sends it) normalized as the collector stores it, received at
+/// `received`; its `messageId` filled in as `fallback-N` when missing.
+pub fn normalized(message: &Value, received: &str, n: usize) -> Value {
+    let text = message.to_string();
+    let parsed = Message::parse(&text).expect("message parses");
+    let valid = parsed.validate(None).expect("message is valid");
+    let stamp = Stamp { received_at: received, ..Stamp::default() };
+    let stored = parsed.normalize(&valid, &stamp, || format!("fallback-{n}"));
+    serde_json::from_slice(&stored.json).expect("json")
+}
+
 /// Appends stored messages to `log`, as the collector would.
 pub async fn append_messages(log: &EmbeddedLog, messages: &[Value]) {
     let records: Vec<Record> = messages

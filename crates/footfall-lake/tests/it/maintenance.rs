@@ -1,7 +1,7 @@
 //! Compaction, vacuum and erasure, checked against the data files themselves.
 
 use crate::transform::rows;
-use crate::{append_messages, simulated_messages};
+use crate::{append_messages, normalized, simulated_messages};
 use footfall_lake::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use footfall_lake::{maintenance, sql, Interval, Lake, Loader, Transform};
 use footfall_log::{EmbeddedLog, EventSink, LogConfig, Record};
@@ -75,10 +75,24 @@ async fn forget_erases_a_person_everywhere_and_vacuum_removes_their_files() {
     let (user, anon) = messages
         .iter()
         .filter_map(|m| Some((m["userId"].as_str()?, m["anonymousId"].as_str()?)))
-        .find(|(_, a)| anonymous_only.contains(a))
+        .find(|(u, a)| {
+            anonymous_only.contains(a)
+                && messages
+                    .iter()
+                    .filter(|m| m["anonymousId"] == *a)
+                    .all(|m| m["userId"].is_null() || m["userId"] == *u)
+        })
         .expect("a user with an anonymous past");
-    let my_anonymous: std::collections::HashSet<&str> =
-        messages.iter().filter(|m| m["userId"] == user).filter_map(|m| m["anonymousId"].as_str()).collect();
+    // Without `identities` (raw events only), the anonymous ids seen with this user and no other.
+    let users_of = |a: &str| -> std::collections::HashSet<&str> {
+        messages.iter().filter(|m| m["anonymousId"] == a).filter_map(|m| m["userId"].as_str()).collect()
+    };
+    let my_anonymous: std::collections::HashSet<&str> = messages
+        .iter()
+        .filter(|m| m["userId"] == user)
+        .filter_map(|m| m["anonymousId"].as_str())
+        .filter(|a| users_of(a).len() == 1)
+        .collect();
     let mine = |m: &&Value| {
         m["userId"] == user
             || (m["userId"].is_null() && m["anonymousId"].as_str().is_some_and(|a| my_anonymous.contains(a)))
@@ -161,4 +175,102 @@ async fn optimize_compacts_small_files_and_every_answer_stays_the_same() {
     let more = loader.load_available(&|o| events.reader(o), &|o| dead.reader(o)).await.expect("load");
     assert_eq!(more.events, 300);
     assert_eq!(query(&lake, "SELECT count(*) FROM raw_events").await, [["3300"]]);
+}
+
+/// Rows of `table` per user id (`NULL` as `-`), and per anonymous id for rows without one.
+async fn rows_per_id(lake: &Lake, table: &str) -> BTreeMap<String, usize> {
+    query(lake, &format!("SELECT coalesce(user_id, anonymous_id, '-'), count(*) FROM {table} GROUP BY 1"))
+        .await
+        .into_iter()
+        .map(|r| (r[0].clone(), r[1].parse().expect("count")))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alias_cannot_merge_two_users_nor_make_one_users_erasure_delete_another() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let events = EmbeddedLog::open(&dir.path().join("events"), LogConfig::default()).expect("log");
+    let dead = EmbeddedLog::open(&dir.path().join("dead"), LogConfig::default()).expect("log");
+    let at = |minute: u32| format!("2026-11-20T10:{minute:02}:00.000Z");
+    let sent = [
+        // victim browses, logs in, buys.
+        json!({"type": "page", "anonymousId": "anon-victim", "name": "Home"}),
+        json!({"type": "identify", "userId": "victim", "anonymousId": "anon-victim"}),
+        json!({"type": "track", "event": "Order Completed", "userId": "victim", "anonymousId": "anon-victim"}),
+        // attacker, identified too, asks to merge victim into themselves: refused.
+        json!({"type": "track", "event": "Signed Up", "userId": "attacker", "anonymousId": "anon-attacker"}),
+        json!({"type": "alias", "userId": "attacker", "previousId": "victim", "anonymousId": "anon-attacker"}),
+        json!({"type": "page", "anonymousId": "anon-attacker", "name": "Home"}),
+        // mallory, a new id, takes victim's id (the rules let an identified user take a new one).
+        json!({"type": "alias", "userId": "mallory", "previousId": "victim"}),
+        json!({"type": "track", "event": "Signed Up", "userId": "mallory"}),
+    ];
+    let messages: Vec<Value> = sent
+        .iter()
+        .enumerate()
+        .map(|(n, m)| {
+            let mut m = m.clone();
+            m["timestamp"] = Value::from(at(n as u32));
+            m["messageId"] = Value::from(format!("m{n}"));
+            normalized(&m, &at(30), n)
+        })
+        .collect();
+    append_messages(&events, &messages).await;
+    let lake = Lake::local(&dir.path().join("lake")).expect("lake");
+    Loader::open(&lake)
+        .await
+        .expect("lake")
+        .load_available(&|o| events.reader(o), &|o| dead.reader(o))
+        .await
+        .expect("load");
+    let mut job = footfall_lake::ProcessingJob::open(
+        &lake,
+        &dir.path().join("checkpoints"),
+        footfall_processor::ProcessorConfig::default(),
+    )
+    .await
+    .expect("open");
+    let report = job.run_available(&|o| events.reader(o)).await.expect("process");
+    assert_eq!(report.refused_merges, 1);
+    job.finish().await.expect("finish");
+
+    // The refusal is a dead letter; the alias itself is kept as an event.
+    assert_eq!(
+        query(&lake, "SELECT reason_code, endpoint, json_get_str(payload, 'previousId') FROM dead_letters").await,
+        [["merge_of_identified_users", "log://events/4", "victim"]]
+    );
+    assert_eq!(query(&lake, "SELECT count(*) FROM events WHERE type = 'alias'").await, [["2"]]);
+    let persons =
+        |rows: Vec<Vec<String>>| rows.into_iter().map(|r| (r[0].clone(), r[1].clone())).collect::<BTreeMap<_, _>>();
+    let roots = persons(query(&lake, "SELECT id, person_id FROM identity_roots").await);
+    assert_eq!(roots.get("anon-victim").map(String::as_str), Some("mallory"), "chains resolve to their end");
+    assert_eq!(roots.get("victim").map(String::as_str), Some("mallory"));
+    assert_eq!(roots.get("anon-attacker").map(String::as_str), Some("attacker"));
+
+    let victims_rows = [("anon-victim".to_owned(), 1), ("victim".to_owned(), 2)];
+    let forgotten = maintenance::forget(&lake, "attacker").await.expect("forget");
+    assert_eq!(forgotten.ids, ["attacker", "anon-attacker"]);
+    let deleted: BTreeMap<String, usize> = forgotten.deleted.into_iter().collect();
+    assert_eq!((deleted["raw_events"], deleted["events"], deleted["dead_letters"]), (3, 3, 1));
+    let raw = rows_per_id(&lake, "raw_events").await;
+    assert_eq!(raw, BTreeMap::from([victims_rows[0].clone(), victims_rows[1].clone(), ("mallory".into(), 2)]));
+    assert_eq!(rows_per_id(&lake, "events").await, raw);
+
+    // mallory took victim's id, but victim is another identified user: their rows stay, and
+    // their link to mallory (which names mallory) goes.
+    let forgotten = maintenance::forget(&lake, "mallory").await.expect("forget");
+    assert_eq!(forgotten.ids, ["mallory"]);
+    assert_eq!(rows_per_id(&lake, "raw_events").await, BTreeMap::from(victims_rows.clone()));
+    assert_eq!(rows_per_id(&lake, "events").await, BTreeMap::from(victims_rows.clone()));
+    let roots = persons(query(&lake, "SELECT id, person_id FROM identity_roots").await);
+    assert_eq!(roots, BTreeMap::from([("anon-victim".to_owned(), "victim".to_owned())]));
+
+    // victim's own erasure takes their anonymous past too, and a second run finds nothing.
+    let forgotten = maintenance::forget(&lake, "victim").await.expect("forget");
+    assert_eq!(forgotten.ids, ["victim", "anon-victim"]);
+    assert_eq!(query(&lake, "SELECT count(*) FROM raw_events").await, [["0"]]);
+    assert_eq!(query(&lake, "SELECT count(*) FROM events").await, [["0"]]);
+    assert_eq!(query(&lake, "SELECT count(*) FROM identities").await, [["0"]]);
+    let again = maintenance::forget(&lake, "victim").await.expect("forget");
+    assert!(again.deleted.iter().all(|(_, n)| *n == 0), "{again:?}");
 }

@@ -128,8 +128,9 @@ async fn counts_are_exact_late_events_are_counted_and_a_restart_changes_nothing(
     // persons (a transform over events + identities): each event counted for the person its
     // ids resolve to at the end, pre-login anonymous events included.
     let mut identities = footfall_processor::identity::Identities::new();
+    let mut links = Vec::new();
     for (input, _) in &parsed {
-        identities.observe(input);
+        identities.observe(input, &mut links);
     }
     let mut per_person: BTreeMap<String, u64> = BTreeMap::new();
     for (input, enriched) in &parsed {

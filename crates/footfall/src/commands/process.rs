@@ -35,7 +35,7 @@ pub async fn run(args: ProcessArgs, config: &FootfallConfig) -> anyhow::Result<(
         let counters = job.counters();
         eprintln!(
             "processed {} records from offset {started}: {} events, {} sessions, {} identities, {} metric rows \
-             ({} duplicates, {} late, {} bots)",
+             ({} duplicates, {} late, {} bots, {} merges refused)",
             report.records,
             report.events,
             report.sessions,
@@ -43,7 +43,8 @@ pub async fn run(args: ProcessArgs, config: &FootfallConfig) -> anyhow::Result<(
             report.metrics,
             counters.duplicates,
             counters.late,
-            counters.bots
+            counters.bots,
+            counters.refused_merges
         );
         return Ok(());
     }
