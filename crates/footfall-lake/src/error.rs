@@ -59,6 +59,9 @@ pub enum LakeError {
     /// A query ran past its time limit (`[sql] timeout_seconds`) and was cancelled.
     #[error("the query ran longer than its limit of {0:?} and was cancelled ([sql] timeout_seconds)")]
     QueryTimeout(std::time::Duration),
+    /// The lake's secret could not be made or read.
+    #[error("the lake's secret: {0}")]
+    Secret(String),
     /// A worker thread of the loader failed (a bug, not bad input).
     #[error("loader worker: {0}")]
     Worker(String),

@@ -19,6 +19,7 @@ pub mod processing;
 pub mod raw_events;
 pub mod rows;
 pub mod schema;
+pub mod secret;
 pub mod sql;
 pub mod stitching;
 pub mod table;

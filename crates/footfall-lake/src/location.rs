@@ -10,6 +10,8 @@ use url::Url;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lake {
     root: Url,
+    /// The secret set by configuration, instead of the lake's own.
+    secret: Option<crate::secret::LakeSecret>,
 }
 
 impl Lake {
@@ -19,7 +21,7 @@ impl Lake {
         let absolute = dir.canonicalize().map_err(|e| LakeError::Io { path: dir.to_path_buf(), source: e })?;
         let root =
             Url::from_directory_path(&absolute).map_err(|_| LakeError::BadLocation(absolute.display().to_string()))?;
-        Ok(Self { root })
+        Ok(Self { root, secret: None })
     }
 
     /// A lake at `location`: a URL with a scheme (`file://`, `s3://`, `gs://`, `az://`,
@@ -42,7 +44,17 @@ impl Lake {
             let path = format!("{}/", root.path());
             root.set_path(&path);
         }
-        Ok(Self { root })
+        Ok(Self { root, secret: None })
+    }
+
+    /// The same lake with `secret` instead of its own (see [`crate::secret`]).
+    pub fn with_secret(self, secret: crate::secret::LakeSecret) -> Self {
+        Self { secret: Some(secret), ..self }
+    }
+
+    /// The secret set with [`Self::with_secret`], if any.
+    pub fn configured_secret(&self) -> Option<crate::secret::LakeSecret> {
+        self.secret
     }
 
     /// The lake's root URL, ending in `/`.

@@ -53,25 +53,69 @@ pub async fn vacuum(lake: &Lake, name: &str, retain: Duration) -> Result<usize, 
     Ok(metrics.files_deleted.len())
 }
 
-/// Rows erased from one table.
+/// The erasure log: one row per table an erasure looked at (rows deleted, which may be 0), so
+/// that what was erased, when and at whose request can be shown. The user is named by a keyed
+/// hash ([`crate::secret::LakeSecret::subject_hash`]), never by their id.
+pub const FORGET_REQUESTS: &str = "forget_requests";
+
+/// The application id of the erasure log's commits.
+const FORGET_APP_ID: &str = "footfall-forget";
+
+/// Attempts at deleting from one table when commits of others (the loader, the processor)
+/// conflict with it.
+const DELETE_ATTEMPTS: usize = 5;
+
+/// The schema of [`FORGET_REQUESTS`].
+pub fn forget_requests_schema() -> deltalake::arrow::datatypes::SchemaRef {
+    use deltalake::arrow::datatypes::{Field, Schema, TimeUnit};
+    let time = || DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
+    std::sync::Arc::new(Schema::new(vec![
+        Field::new("request_id", DataType::Utf8, false),
+        Field::new("requested_at", time(), false),
+        Field::new("completed_at", time(), false),
+        Field::new("requested_by", DataType::Utf8, false),
+        Field::new("subject_hash", DataType::Utf8, false),
+        Field::new("ids_erased", DataType::Int64, false),
+        Field::new("table_name", DataType::Utf8, false),
+        Field::new("rows_deleted", DataType::Int64, false),
+    ]))
+}
+
+/// What one erasure did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ForgetReport {
+    /// The request's id in [`FORGET_REQUESTS`].
+    pub request_id: String,
     /// The ids erased: the user id, then the anonymous ids that were theirs.
     pub ids: Vec<String>,
     /// Rows deleted, per table.
     pub deleted: Vec<(String, usize)>,
 }
 
-/// Erases user `user_id` from every table of the lake (GDPR): every row whose `user_id` is
-/// theirs, every anonymous row of an anonymous id that was theirs, the links and rows of their
-/// person, and every dead letter whose payload names them. The deleted rows stay in old file
-/// versions until [`vacuum`].
+impl ForgetReport {
+    /// Rows deleted over every table.
+    pub fn rows(&self) -> usize {
+        self.deleted.iter().map(|(_, n)| n).sum()
+    }
+}
+
+/// Erases user `user_id` from every table of the lake (GDPR), at the request of
+/// `requested_by`: every row whose `user_id` is theirs, every anonymous row of an anonymous id
+/// that was theirs, the links and rows of their person, and every dead letter whose payload
+/// (as text or base64) names them; then logs the erasure in [`FORGET_REQUESTS`]. The deleted
+/// rows stay in old file versions until [`vacuum`].
 ///
 /// Only the user's own ids are followed: the anonymous ids linked to this user id (in
 /// `identities`; without it, the anonymous ids seen with this user and no other). Another
 /// user id, even one merged into this person by an `alias`, is another user's and stays, and
 /// so do the rows of another user on a shared device.
-pub async fn forget(lake: &Lake, user_id: &str) -> Result<ForgetReport, LakeError> {
+///
+/// Tables are erased one after another (Delta has no commit across tables); a delete whose
+/// commit conflicts with a concurrent writer's is retried on the new version, and an erasure
+/// that fails part way is completed by running it again (it is idempotent). The erasure log is
+/// written last, so it records completed erasures only.
+pub async fn forget(lake: &Lake, user_id: &str, requested_by: &str) -> Result<ForgetReport, LakeError> {
+    let requested_at = chrono::Utc::now();
     let ctx = sql::session(lake).await?;
     let mut anonymous = anonymous_ids_of(&ctx, user_id).await?;
     anonymous.sort();
@@ -112,14 +156,72 @@ pub async fn forget(lake: &Lake, user_id: &str) -> Result<ForgetReport, LakeErro
             (!terms.is_empty()).then(|| terms.join(" OR "))
         };
         let Some(predicate) = predicate else { continue };
-        let counted = ctx.sql(&format!("SELECT count(*) FROM \"{name}\" WHERE {predicate}")).await?.collect().await?;
-        let rows = counted.first().map_or(0, |b| b.column(0).as_primitive::<Int64Type>().value(0)) as usize;
-        if rows > 0 {
-            table.delete().with_predicate(predicate).await?;
-        }
+        let rows = delete_where(lake, &name, &predicate).await?;
         deleted.push((name, rows));
     }
-    Ok(ForgetReport { ids, deleted })
+    let secret = crate::secret::lake_secret(lake).await?;
+    let request_id = uuid::Uuid::new_v4().to_string();
+    log_request(lake, &request_id, requested_at, requested_by, &secret.subject_hash(user_id), ids.len(), &deleted)
+        .await?;
+    Ok(ForgetReport { request_id, ids, deleted })
+}
+
+/// Deletes the rows of table `name` matching `predicate`; retried on a fresh version when the
+/// commit conflicts with another writer's. Returns the rows deleted.
+async fn delete_where(lake: &Lake, name: &str, predicate: &str) -> Result<usize, LakeError> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let Some(table) = lake.open_table(name).await? else { return Ok(0) };
+        let ctx = SessionContext::new();
+        table.update_datafusion_session(&ctx.state())?;
+        ctx.register_table("t", table.table_provider().await?)?;
+        let counted = ctx.sql(&format!("SELECT count(*) FROM t WHERE {predicate}")).await?.collect().await?;
+        let rows = counted.first().map_or(0, |b| b.column(0).as_primitive::<Int64Type>().value(0)) as usize;
+        if rows == 0 {
+            return Ok(0);
+        }
+        match table.delete().with_predicate(predicate.to_owned()).await {
+            Ok(_) => return Ok(rows),
+            Err(error) if attempt < DELETE_ATTEMPTS => {
+                tracing::warn!(table = name, %error, attempt, "erasing: the delete did not commit; retrying");
+                tokio::time::sleep(Duration::from_millis(100 * attempt as u64)).await;
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
+}
+
+/// Appends the rows of one completed erasure to [`FORGET_REQUESTS`].
+async fn log_request(
+    lake: &Lake,
+    request_id: &str,
+    requested_at: chrono::DateTime<chrono::Utc>,
+    requested_by: &str,
+    subject_hash: &str,
+    ids: usize,
+    deleted: &[(String, usize)],
+) -> Result<(), LakeError> {
+    use deltalake::arrow::array::{Int64Array, StringArray, TimestampMicrosecondArray};
+    let completed_at = chrono::Utc::now().timestamp_micros();
+    let n = deleted.len();
+    let text = |value: &str| std::sync::Arc::new(StringArray::from(vec![value; n]));
+    let time = |micros: i64| std::sync::Arc::new(TimestampMicrosecondArray::from(vec![micros; n]).with_timezone("UTC"));
+    let batch = RecordBatch::try_new(
+        forget_requests_schema(),
+        vec![
+            text(request_id),
+            time(requested_at.timestamp_micros()),
+            time(completed_at),
+            text(requested_by),
+            text(subject_hash),
+            std::sync::Arc::new(Int64Array::from(vec![ids as i64; n])),
+            std::sync::Arc::new(StringArray::from(deleted.iter().map(|(t, _)| t.as_str()).collect::<Vec<_>>())),
+            std::sync::Arc::new(Int64Array::from(deleted.iter().map(|(_, r)| *r as i64).collect::<Vec<_>>())),
+        ],
+    )?;
+    let mut table = crate::table::LakeTable::open(lake, FORGET_REQUESTS, forget_requests_schema(), &[]).await?;
+    table.append(batch, FORGET_APP_ID, completed_at).await
 }
 
 /// The anonymous ids that are `user_id`'s own: linked to that user id in `identities` and never
@@ -203,6 +305,33 @@ async fn dead_letter_predicate(
         }
         for (row, endpoint) in endpoints.into_iter().enumerate() {
             letters.entry(endpoint).or_default().push(offsets.value(row));
+        }
+    }
+    // Bodies that were not UTF-8 are kept as base64: decoded, and searched as bytes.
+    let encoded = ctx
+        .sql_with_options(
+            &format!(
+                "SELECT endpoint, log_offset, payload_base64 FROM {DEAD_LETTERS} WHERE payload_base64 IS NOT NULL"
+            ),
+            sql::read_only(),
+        )
+        .await?
+        .collect()
+        .await?;
+    let needles: Vec<&[u8]> =
+        std::iter::once(user_id).chain(anonymous.iter().map(String::as_str)).map(str::as_bytes).collect();
+    for batch in &encoded {
+        let (endpoints, offsets) = (strings(batch, 0), batch.column(1).as_primitive::<Int64Type>());
+        let payloads = strings(batch, 2);
+        if endpoints.len() != batch.num_rows() || payloads.len() != batch.num_rows() {
+            return Err(LakeError::BadLocation("dead_letters: a letter without endpoint".into()));
+        }
+        for (row, (endpoint, payload)) in endpoints.into_iter().zip(payloads).enumerate() {
+            use base64::Engine;
+            let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(payload.as_bytes()) else { continue };
+            if needles.iter().any(|n| !n.is_empty() && bytes.windows(n.len()).any(|w| w == *n)) {
+                letters.entry(endpoint).or_default().push(offsets.value(row));
+            }
         }
     }
     let letters: Vec<String> = letters

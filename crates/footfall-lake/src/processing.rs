@@ -139,6 +139,8 @@ impl ProcessingJob {
     ) -> Result<Self, LakeError> {
         std::fs::create_dir_all(checkpoints)
             .map_err(|e| LakeError::Io { path: checkpoints.to_path_buf(), source: e })?;
+        let mut config = config;
+        config.sketch_key = crate::secret::lake_secret(lake).await?.sketch_key();
         let mut outputs = Vec::new();
         for (name, schema, partitions) in [
             (EVENTS, processed::events_schema(), &[EVENTS_PARTITION][..]),
@@ -401,22 +403,8 @@ impl ProcessingJob {
             return Ok(());
         }
         self.last_checkpoint = Instant::now();
-        let io = |path: &Path, source| LakeError::Io { path: path.to_path_buf(), source };
-        let mut bytes = CHECKPOINT_HEADER.to_vec();
-        postcard::to_io(self.processor.state(), &mut bytes)
-            .map_err(|e| LakeError::Checkpoint(format!("serializing the state at offset {offset}: {e}")))?;
         let path = self.checkpoints.join(format!("state-{offset:020}.bin"));
-        let temporary = path.with_extension("tmp");
-        {
-            use std::io::Write;
-            let mut file = std::fs::File::create(&temporary).map_err(|e| io(&temporary, e))?;
-            file.write_all(&bytes).map_err(|e| io(&temporary, e))?;
-            file.sync_all().map_err(|e| io(&temporary, e))?;
-        }
-        std::fs::rename(&temporary, &path).map_err(|e| io(&path, e))?;
-        if let Ok(dir) = std::fs::File::open(&self.checkpoints) {
-            let _ = dir.sync_all();
-        }
+        write_checkpoint(&path, self.processor.state())?;
         self.checkpointed_offset = offset;
         let mut all = checkpoints_in(&self.checkpoints)?;
         all.sort();
@@ -493,6 +481,69 @@ fn newest_readable_checkpoint(dir: &Path) -> Result<Option<ProcessorState>, Lake
 /// What every checkpoint file starts with: a magic number and the format version of the state
 /// that follows. Bump the version whenever [`ProcessorState`]'s serialized form changes.
 const CHECKPOINT_HEADER: &[u8; 6] = b"FFCK\x04\x00";
+
+/// Writes `state` to `path` whole or not at all (a temporary file, synced, then renamed).
+fn write_checkpoint(path: &Path, state: &ProcessorState) -> Result<(), LakeError> {
+    let io = |path: &Path, source| LakeError::Io { path: path.to_path_buf(), source };
+    let mut bytes = CHECKPOINT_HEADER.to_vec();
+    postcard::to_io(state, &mut bytes)
+        .map_err(|e| LakeError::Checkpoint(format!("serializing the state at offset {}: {e}", state.next_offset)))?;
+    let temporary = path.with_extension("tmp");
+    {
+        use std::io::Write;
+        let mut file = std::fs::File::create(&temporary).map_err(|e| io(&temporary, e))?;
+        file.write_all(&bytes).map_err(|e| io(&temporary, e))?;
+        file.sync_all().map_err(|e| io(&temporary, e))?;
+    }
+    std::fs::rename(&temporary, path).map_err(|e| io(path, e))?;
+    if let Some(dir) = path.parent().and_then(|dir| std::fs::File::open(dir).ok()) {
+        let _ = dir.sync_all();
+    }
+    Ok(())
+}
+
+/// What erasing ids from the checkpoints did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CheckpointErasure {
+    /// Checkpoint files rewritten without the ids.
+    pub rewritten: usize,
+    /// Checkpoint files removed because this build cannot read them (nor would resume from
+    /// them), so they cannot be cleaned.
+    pub removed: usize,
+    /// State entries removed (identity links, identified users, open sessions), over all files.
+    pub entries: usize,
+}
+
+/// Erases an erased user's own `ids` from every processor checkpoint under `dir` (the
+/// embedded stream's and each Kafka partition's, in subfolders), so that the person does not
+/// come back on their next event. Only for checkpoints no running processor owns: a running one
+/// forgets through [`ProcessingJob::forget`].
+pub fn forget_in_checkpoints(dir: &Path, ids: &[String]) -> Result<CheckpointErasure, LakeError> {
+    let mut erasure = CheckpointErasure::default();
+    if !dir.is_dir() {
+        return Ok(erasure);
+    }
+    let mut folders = vec![dir.to_path_buf()];
+    while let Some(folder) = folders.pop() {
+        let entries = std::fs::read_dir(&folder).map_err(|e| LakeError::Io { path: folder.clone(), source: e })?;
+        folders.extend(entries.flatten().map(|e| e.path()).filter(|p| p.is_dir()));
+        for (_, path) in checkpoints_in(&folder)? {
+            match read_checkpoint(&path) {
+                Ok(mut state) => {
+                    erasure.entries += state.forget(ids);
+                    write_checkpoint(&path, &state)?;
+                    erasure.rewritten += 1;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "removing a checkpoint this build cannot read, so cannot erase from");
+                    std::fs::remove_file(&path).map_err(|e| LakeError::Io { path: path.clone(), source: e })?;
+                    erasure.removed += 1;
+                }
+            }
+        }
+    }
+    Ok(erasure)
+}
 
 fn read_checkpoint(path: &Path) -> Result<ProcessorState, LakeError> {
     let bytes = std::fs::read(path).map_err(|e| LakeError::Io { path: path.to_path_buf(), source: e })?;

@@ -33,6 +33,7 @@ pub fn table_names(lake: &Lake) -> Vec<String> {
             names.push(name.to_owned());
         }
     }
+    names.push(crate::maintenance::FORGET_REQUESTS.to_owned());
     if let Some(entries) = lake.local_dir().and_then(|dir| std::fs::read_dir(dir).ok()) {
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();

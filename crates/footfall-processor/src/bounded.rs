@@ -66,6 +66,22 @@ impl<K: Eq + Hash, V> BoundedMap<K, V> {
         self.newer.insert(key, value);
     }
 
+    /// Removes `key`, returning its value.
+    pub fn remove<Q: Eq + Hash + ?Sized>(&mut self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+    {
+        let newer = self.newer.remove(key);
+        let older = self.older.remove(key);
+        newer.or(older)
+    }
+
+    /// Keeps only the entries for which `keep` is true.
+    pub fn retain(&mut self, mut keep: impl FnMut(&K, &V) -> bool) {
+        self.newer.retain(|k, v| keep(k, v));
+        self.older.retain(|k, v| keep(k, v));
+    }
+
     /// Entries known.
     pub fn len(&self) -> usize {
         self.newer.len() + self.older.len()

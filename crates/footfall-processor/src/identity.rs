@@ -234,6 +234,19 @@ impl Identities {
         }
     }
 
+    /// Forgets `ids` (an erased user's own ids): their links, the links to them and whether
+    /// they were identified. Returns the entries removed.
+    pub fn forget(&mut self, ids: &[String]) -> usize {
+        let before = self.len();
+        for id in ids {
+            let hash = stable_hash(id);
+            self.links.remove(&hash);
+            self.users.remove(&hash);
+        }
+        self.links.retain(|_, to| !ids.iter().any(|id| **id == **to));
+        before - self.len()
+    }
+
     /// Linked ids and identified users known.
     pub fn len(&self) -> usize {
         self.links.len() + self.users.len()
@@ -346,6 +359,19 @@ mod tests {
         }
         assert_eq!(ids.resolve(None, Some("a2")), "a2", "forgotten");
         assert!(ids.forgotten() >= 1);
+    }
+
+    #[test]
+    fn a_forgotten_user_and_their_devices_are_unknown_afterwards() {
+        let mut ids = Identities::new();
+        observe(&mut ids, event("identify", Some("u1"), Some("a1"), None));
+        observe(&mut ids, event("identify", Some("u2"), Some("a2"), None));
+        assert_eq!(ids.forget(&["u1".into(), "a1".into()]), 2, "a1's link and u1 as a user");
+        assert_eq!(ids.resolve(None, Some("a1")), "a1");
+        assert_eq!(ids.resolve(None, Some("a2")), "u2", "another user's link stays");
+        // u1 may be linked again, as a new person.
+        let (person, links, refused) = observe(&mut ids, event("identify", Some("u3"), Some("u1"), None));
+        assert_eq!((person.as_str(), links.len(), refused), ("u3", 1, None));
     }
 
     #[test]

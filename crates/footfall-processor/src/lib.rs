@@ -40,6 +40,23 @@ pub const SECOND: Micros = 1_000_000;
 /// Microseconds in a minute.
 pub const MINUTE: Micros = 60 * SECOND;
 
+/// The secret key of the person hashes inside stored sketches (`metrics_1m.persons_sketch`):
+/// SipHash-1-3, a keyed hash, so that without the lake's key a known person id cannot be
+/// tested against a stored sketch. The same key for every stream of a lake, so their sketches
+/// merge.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SketchKey(pub [u64; 2]);
+
+impl SketchKey {
+    /// The keyed hash of `person`.
+    pub fn hash(&self, person: &str) -> u64 {
+        use std::hash::Hasher;
+        let mut hasher = siphasher::sip::SipHasher13::new_with_keys(self.0[0], self.0[1]);
+        hasher.write(person.as_bytes());
+        hasher.finish()
+    }
+}
+
 /// A stable 64-bit hash (xxh3) of `text`: the same in every process and version, so it can be
 /// checkpointed and stored.
 pub fn stable_hash(text: &str) -> u64 {

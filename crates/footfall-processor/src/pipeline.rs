@@ -40,6 +40,8 @@ pub struct ProcessorConfig {
     pub max_event_names: usize,
     /// Active persons the live view counts at most.
     pub live_max_persons: usize,
+    /// The key of the person hashes in stored sketches (the lake's: see [`crate::SketchKey`]).
+    pub sketch_key: crate::SketchKey,
 }
 
 impl Default for ProcessorConfig {
@@ -56,6 +58,7 @@ impl Default for ProcessorConfig {
             identity_max_ids: crate::identity::DEFAULT_MAX_IDS,
             max_event_names: crate::windows::DEFAULT_MAX_EVENT_NAMES,
             live_max_persons: crate::live::DEFAULT_MAX_PERSONS,
+            sketch_key: crate::SketchKey::default(),
         }
     }
 }
@@ -225,6 +228,14 @@ impl ProcessorState {
     pub fn windows(&self) -> &Windows {
         &self.windows
     }
+
+    /// Forgets an erased user's own `ids` (their user id and anonymous ids): their identity
+    /// links and open sessions, so that their next event starts a new, unlinked person. Open
+    /// windows keep only keyed hashes of persons ([`crate::SketchKey`]). Returns the entries
+    /// removed.
+    pub fn forget(&mut self, ids: &[String]) -> usize {
+        self.identities.forget(ids) + self.sessions.forget(ids)
+    }
 }
 
 /// The processor: state plus the (stateless but cached) enricher.
@@ -232,12 +243,13 @@ impl ProcessorState {
 pub struct Processor {
     state: ProcessorState,
     enricher: Enricher,
+    sketch_key: crate::SketchKey,
 }
 
 impl Processor {
     /// A processor resuming from `state`.
     pub fn new(config: &ProcessorConfig, state: ProcessorState) -> Self {
-        Self { state, enricher: Enricher::new(config.ip_policy) }
+        Self { state, enricher: Enricher::new(config.ip_policy), sketch_key: config.sketch_key }
     }
 
     /// Also places IPs (country, city) with `geo`.
@@ -250,6 +262,11 @@ impl Processor {
         &self.state
     }
 
+    /// Forgets an erased user's own ids (see [`ProcessorState::forget`]).
+    pub fn forget(&mut self, ids: &[String]) -> usize {
+        self.state.forget(ids)
+    }
+
     /// Processes one record, adding what it produces to `out`.
     pub fn process(&mut self, record: &StoredRecord, out: &mut Outputs) {
         self.process_parsed(record.offset, InputEvent::from_record(record).ok(), out);
@@ -258,6 +275,7 @@ impl Processor {
     /// Processes the record at `offset`, already parsed (`None`: not a Segment message).
     /// Parsing is the one step without state, so callers may do it on other threads.
     pub fn process_parsed(&mut self, offset: u64, input: Option<InputEvent>, out: &mut Outputs) {
+        let sketch_key = self.sketch_key;
         let state = &mut self.state;
         state.next_offset = offset + 1;
         state.counters.records += 1;
@@ -296,7 +314,7 @@ impl Processor {
                     input.event_name(),
                     enriched.agent.device_type,
                     enriched.channel,
-                    stable_hash(&person_id),
+                    sketch_key.hash(&person_id),
                     enriched.revenue,
                 );
             }

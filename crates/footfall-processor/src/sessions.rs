@@ -206,6 +206,15 @@ impl Sessions {
         closed
     }
 
+    /// Drops the open sessions of `ids` (an erased user's own ids: of their devices, or
+    /// carrying them as the person). Returns how many.
+    pub fn forget(&mut self, ids: &[String]) -> usize {
+        let keys: HashSet<u64> = ids.iter().map(|id| stable_hash(id)).collect();
+        let before = self.open.len();
+        self.open.retain(|key, session| !keys.contains(key) && !ids.iter().any(|id| **id == *session.person));
+        before - self.open.len()
+    }
+
     /// Sessions open now.
     pub fn open(&self) -> usize {
         self.open.len()

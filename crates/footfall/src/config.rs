@@ -207,6 +207,10 @@ pub struct LakeSettings {
     pub location: String,
     /// A folder of `LAYER/NAME.sql` transforms besides the built-in ones; empty for none.
     pub transforms: String,
+    /// The lake's secret (32 hex digits) that keys person hashes in sketches and the erasure
+    /// log; empty: the lake's own, made at random once and kept in `_footfall/secret` beside
+    /// the tables. Set it to give a copy of a lake, or a new lake replacing one, the same hashes.
+    pub secret: String,
 }
 
 /// `[api]`: the query API under `/api/v1/`.
@@ -317,7 +321,13 @@ impl FootfallConfig {
         } else {
             footfall_lake::Lake::at(&self.lake.location)
         };
-        lake.context("opening the lake location")
+        let lake = lake.context("opening the lake location")?;
+        if self.lake.secret.is_empty() {
+            return Ok(lake);
+        }
+        let secret = footfall_lake::secret::LakeSecret::from_hex(&self.lake.secret)
+            .context("[lake] secret (FOOTFALL_LAKE_SECRET) must be 32 hex digits")?;
+        Ok(lake.with_secret(secret))
     }
 
     /// The folder of user transforms, if one is configured.

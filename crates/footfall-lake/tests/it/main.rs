@@ -64,3 +64,13 @@ pub async fn write_simulated_log(dir: &std::path::Path, n: usize) -> (EmbeddedLo
     append_messages(&log, &stored).await;
     (log, stored)
 }
+
+/// Gives lake `to` the secret of lake `from` (made if it has none), as a restored copy of a
+/// lake has: person hashes in their sketches are then the same.
+pub async fn share_secret(from: &footfall_lake::Lake, to: &footfall_lake::Lake) {
+    footfall_lake::secret::lake_secret(from).await.expect("secret");
+    let (from, to) = (from.local_dir().expect("local"), to.local_dir().expect("local"));
+    let dir = to.join(footfall_lake::secret::FOOTFALL_DIR);
+    std::fs::create_dir_all(&dir).expect("dir");
+    std::fs::copy(from.join(footfall_lake::secret::FOOTFALL_DIR).join("secret"), dir.join("secret")).expect("copy");
+}

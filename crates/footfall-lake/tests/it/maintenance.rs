@@ -53,6 +53,17 @@ async fn query(lake: &Lake, q: &str) -> Vec<Vec<String>> {
     rows(&sql::query(lake, q).await.expect(q))
 }
 
+/// A dead letter of a body that was not UTF-8 (stored as base64).
+fn binary_dead_letter(payload: &[u8], message_id: &str) -> Record {
+    use base64::Engine;
+    let value = json!({
+        "receivedAt": "2026-11-20T00:00:00.000Z", "reason": "not UTF-8", "reasonCode": "invalid_utf8",
+        "endpoint": "batch", "messageId": message_id,
+        "payloadBase64": base64::engine::general_purpose::STANDARD.encode(payload),
+    });
+    Record { key: Vec::new(), value: serde_json::to_vec(&value).expect("json"), timestamp_ms: 0 }
+}
+
 fn dead_letter(payload: &str, message_id: &str) -> Record {
     let value = json!({
         "receivedAt": "2026-11-20T00:00:00.000Z", "reason": "track needs event", "reasonCode": "missing_field",
@@ -107,6 +118,8 @@ async fn forget_erases_a_person_everywhere_and_vacuum_removes_their_files() {
         dead_letter(&json!({"type": "track", "anonymousId": anon}).to_string(), "dead-mine-anonymous"),
         dead_letter(&format!("{{not json, but names \"{user}\""), "dead-mine-unparsed"),
         dead_letter(&json!({"type": "track", "userId": "someone-else"}).to_string(), "dead-other"),
+        binary_dead_letter(&[b"\xff\xfe{\"userId\":\"", user.as_bytes(), b"\"}"].concat(), "dead-mine-binary"),
+        binary_dead_letter(b"\xff\xfe{\"userId\":\"someone-else\"}", "dead-other-binary"),
     ])
     .expect("queued")
     .await
@@ -123,10 +136,10 @@ async fn forget_erases_a_person_everywhere_and_vacuum_removes_their_files() {
     Transform::find("daily_event_counts", None).expect("job").run(&lake, Interval::New).await.expect("job");
     let gold_before = query(&lake, "SELECT * FROM daily_event_counts ORDER BY date, event").await;
 
-    let report = maintenance::forget(&lake, user).await.expect("forget");
-    let deleted: BTreeMap<String, usize> = report.deleted.into_iter().collect();
+    let report = maintenance::forget(&lake, user, "test").await.expect("forget");
+    let deleted: BTreeMap<String, usize> = report.deleted.iter().cloned().collect();
     assert_eq!(deleted["raw_events"], my_rows);
-    assert_eq!(deleted["dead_letters"], 3);
+    assert_eq!(deleted["dead_letters"], 4, "base64 payloads searched too");
     assert!(!deleted.contains_key("daily_event_counts"), "aggregates hold no person");
 
     let remaining = query(&lake, "SELECT message_id FROM raw_events").await;
@@ -135,7 +148,22 @@ async fn forget_erases_a_person_everywhere_and_vacuum_removes_their_files() {
         acc
     });
     assert_eq!(remaining, others, "every other row untouched");
-    assert_eq!(query(&lake, "SELECT message_id FROM dead_letters").await, [["dead-other"]]);
+    assert_eq!(
+        query(&lake, "SELECT message_id FROM dead_letters ORDER BY 1").await,
+        [["dead-other"], ["dead-other-binary"]]
+    );
+    // The erasure log names the request, not the user.
+    let logged =
+        query(&lake, "SELECT request_id, requested_by, subject_hash, table_name, rows_deleted FROM forget_requests")
+            .await;
+    assert!(logged.iter().all(|r| r[0] == report.request_id && r[1] == "test" && !r[2].contains(user)), "{logged:?}");
+    assert!(logged.contains(&vec![
+        report.request_id.clone(),
+        "test".into(),
+        logged[0][2].clone(),
+        "raw_events".into(),
+        my_rows.to_string()
+    ]));
     assert_eq!(query(&lake, "SELECT * FROM daily_event_counts ORDER BY date, event").await, gold_before);
 
     // The old files still hold the rows until vacuum removes them.
@@ -146,7 +174,14 @@ async fn forget_erases_a_person_everywhere_and_vacuum_removes_their_files() {
     }
     assert_eq!(rows_in_files(&raw_dir, "user_id", &[user]), 0);
     assert_eq!(rows_in_files(&raw_dir, "anonymous_id", &[anon]), 0);
-    assert_eq!(rows_in_files(&lake_dir.join("dead_letters"), "message_id", &["dead-mine", "dead-mine-unparsed"]), 0);
+    assert_eq!(
+        rows_in_files(
+            &lake_dir.join("dead_letters"),
+            "message_id",
+            &["dead-mine", "dead-mine-unparsed", "dead-mine-binary"]
+        ),
+        0
+    );
     assert_eq!(query(&lake, "SELECT count(*) FROM raw_events").await, [[others.values().sum::<usize>().to_string()]]);
 }
 
@@ -248,7 +283,7 @@ async fn an_alias_cannot_merge_two_users_nor_make_one_users_erasure_delete_anoth
     assert_eq!(roots.get("anon-attacker").map(String::as_str), Some("attacker"));
 
     let victims_rows = [("anon-victim".to_owned(), 1), ("victim".to_owned(), 2)];
-    let forgotten = maintenance::forget(&lake, "attacker").await.expect("forget");
+    let forgotten = maintenance::forget(&lake, "attacker", "test").await.expect("forget");
     assert_eq!(forgotten.ids, ["attacker", "anon-attacker"]);
     let deleted: BTreeMap<String, usize> = forgotten.deleted.into_iter().collect();
     assert_eq!((deleted["raw_events"], deleted["events"], deleted["dead_letters"]), (3, 3, 1));
@@ -258,7 +293,7 @@ async fn an_alias_cannot_merge_two_users_nor_make_one_users_erasure_delete_anoth
 
     // mallory took victim's id, but victim is another identified user: their rows stay, and
     // their link to mallory (which names mallory) goes.
-    let forgotten = maintenance::forget(&lake, "mallory").await.expect("forget");
+    let forgotten = maintenance::forget(&lake, "mallory", "test").await.expect("forget");
     assert_eq!(forgotten.ids, ["mallory"]);
     assert_eq!(rows_per_id(&lake, "raw_events").await, BTreeMap::from(victims_rows.clone()));
     assert_eq!(rows_per_id(&lake, "events").await, BTreeMap::from(victims_rows.clone()));
@@ -266,11 +301,42 @@ async fn an_alias_cannot_merge_two_users_nor_make_one_users_erasure_delete_anoth
     assert_eq!(roots, BTreeMap::from([("anon-victim".to_owned(), "victim".to_owned())]));
 
     // victim's own erasure takes their anonymous past too, and a second run finds nothing.
-    let forgotten = maintenance::forget(&lake, "victim").await.expect("forget");
+    let forgotten = maintenance::forget(&lake, "victim", "test").await.expect("forget");
     assert_eq!(forgotten.ids, ["victim", "anon-victim"]);
     assert_eq!(query(&lake, "SELECT count(*) FROM raw_events").await, [["0"]]);
     assert_eq!(query(&lake, "SELECT count(*) FROM events").await, [["0"]]);
     assert_eq!(query(&lake, "SELECT count(*) FROM identities").await, [["0"]]);
-    let again = maintenance::forget(&lake, "victim").await.expect("forget");
+    let again = maintenance::forget(&lake, "victim", "test").await.expect("forget");
     assert!(again.deleted.iter().all(|(_, n)| *n == 0), "{again:?}");
+    assert_eq!(query(&lake, "SELECT count(DISTINCT request_id) FROM forget_requests").await, [["4"]]);
+
+    // The processor's checkpoint forgets victim too: their device, seen again, is nobody's yet,
+    // and may be linked to the next user who logs in on it (else it would stay victim's).
+    let checkpoints = dir.path().join("checkpoints");
+    let erased = footfall_lake::processing::forget_in_checkpoints(&checkpoints, &forgotten.ids).expect("checkpoints");
+    assert!(erased.rewritten >= 1 && erased.entries >= 2, "{erased:?}");
+    let later = [
+        json!({"type": "page", "anonymousId": "anon-victim", "name": "Home"}),
+        json!({"type": "identify", "userId": "newcomer", "anonymousId": "anon-victim"}),
+    ];
+    let later: Vec<Value> = later
+        .iter()
+        .enumerate()
+        .map(|(n, m)| {
+            let mut m = m.clone();
+            m["timestamp"] = Value::from(at(40 + n as u32));
+            m["messageId"] = Value::from(format!("later{n}"));
+            normalized(&m, &at(50), 100 + n)
+        })
+        .collect();
+    append_messages(&events, &later).await;
+    let config = footfall_processor::ProcessorConfig::default();
+    let mut job = footfall_lake::ProcessingJob::open(&lake, &checkpoints, config).await.expect("open");
+    let report = job.run_available(&|o| events.reader(o)).await.expect("process");
+    job.finish().await.expect("finish");
+    assert_eq!(report.refused_merges, 0, "anon-victim is no longer an identified person's");
+    assert_eq!(
+        query(&lake, "SELECT message_id, person_id FROM events ORDER BY 1").await,
+        [["later0", "anon-victim"], ["later1", "newcomer"]]
+    );
 }

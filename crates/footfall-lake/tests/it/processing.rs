@@ -165,6 +165,8 @@ async fn counts_are_exact_late_events_are_counted_and_a_restart_changes_nothing(
     // A second run over a new lake, stopped half-way and restarted from its checkpoint, ends
     // with the same tables.
     let other = Lake::local(&dir.path().join("other-lake")).expect("lake");
+    // Its sketches compare byte for byte with the first lake's only under the same secret.
+    crate::share_secret(&lake, &other).await;
     let checkpoints = dir.path().join("other-checkpoints");
     let half = EmbeddedLog::open(&dir.path().join("half"), LogConfig::default()).expect("log");
     append_messages(&half, &messages[..messages.len() / 2]).await;
@@ -183,6 +185,7 @@ async fn counts_are_exact_late_events_are_counted_and_a_restart_changes_nothing(
     // A third run that "crashes" after committing half without a checkpoint: the restart
     // replays from the start and each table keeps only the rows it lacks.
     let crashed = Lake::local(&dir.path().join("crashed-lake")).expect("lake");
+    crate::share_secret(&lake, &crashed).await;
     let crashed_checkpoints = dir.path().join("crashed-checkpoints");
     let mut before = ProcessingJob::open(&crashed, &crashed_checkpoints, ProcessorConfig::default())
         .await
@@ -203,6 +206,7 @@ async fn counts_are_exact_late_events_are_counted_and_a_restart_changes_nothing(
     // A fourth run fed as a Kafka member is: ranges fetched again after a revocation and
     // reassignment (within one call, and across calls) are processed once.
     let refetched = Lake::local(&dir.path().join("refetched-lake")).expect("lake");
+    crate::share_secret(&lake, &refetched).await;
     let mut fed =
         ProcessingJob::open(&refetched, &dir.path().join("refetched-checkpoints"), ProcessorConfig::default())
             .await
@@ -220,6 +224,7 @@ async fn counts_are_exact_late_events_are_counted_and_a_restart_changes_nothing(
     // A fifth run whose checkpoint is found corrupt on restart (a torn write, a disk error):
     // passed over with a warning, the log replayed from the start, the tables the same.
     let corrupt = Lake::local(&dir.path().join("corrupt-lake")).expect("lake");
+    crate::share_secret(&lake, &corrupt).await;
     let corrupt_checkpoints = dir.path().join("corrupt-checkpoints");
     let part = EmbeddedLog::open(&dir.path().join("corrupt-log"), LogConfig::default()).expect("log");
     append_messages(&part, &messages[..2_500]).await;

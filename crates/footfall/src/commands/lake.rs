@@ -120,12 +120,21 @@ pub async fn jobs(command: JobsCommand, config: &FootfallConfig) -> anyhow::Resu
 
 pub async fn forget(args: ForgetArgs, config: &FootfallConfig) -> anyhow::Result<()> {
     anyhow::ensure!(!args.user.is_empty(), "--user needs a user id");
-    let lake = config.lake(&config.data_dir(args.data.as_deref()))?;
-    let report = maintenance::forget(&lake, &args.user).await.context("erasing the person")?;
-    eprintln!("forgot {} (ids: {})", args.user, report.ids.join(", "));
+    let data = config.data_dir(args.data.as_deref());
+    let lake = config.lake(&data)?;
+    let requested_by = format!("cli:{}", std::env::var("USER").unwrap_or_else(|_| "unknown".into()));
+    let report = maintenance::forget(&lake, &args.user, &requested_by).await.context("erasing the person")?;
+    // The processor's checkpoints: else the person comes back, linked, on their next event.
+    let checkpoints = footfall_lake::processing::forget_in_checkpoints(&data.join("processor"), &report.ids)
+        .context("erasing the person from the processor's checkpoints")?;
+    eprintln!("forgot {} (ids: {}; request {})", args.user, report.ids.join(", "), report.request_id);
     for (table, rows) in &report.deleted {
         eprintln!("  {table}: {rows} rows deleted");
     }
+    eprintln!(
+        "  processor checkpoints: {} rewritten, {} unreadable ones removed, {} entries forgotten",
+        checkpoints.rewritten, checkpoints.removed, checkpoints.entries
+    );
     eprintln!(
         "their rows are gone from every query; run `footfall lake vacuum --retain-hours 0` to delete the old files too"
     );
