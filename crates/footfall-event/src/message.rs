@@ -504,6 +504,33 @@ impl Message<'_> {
         String::from_utf8(out).ok()
     }
 
+    /// [`Self::context_json`] with its `ip` member replaced by `ip` (as a JSON string), or
+    /// left out when `ip` is `None`: the context as stored under an IP policy.
+    pub fn context_json_with_ip(&self, ip: Option<&str>) -> Option<String> {
+        let context = self.context()?;
+        let mut out = vec![b'{'];
+        let mut first = true;
+        for (key, value) in &context.members {
+            let value: Vec<u8> = if key.as_ref() == "ip" {
+                let Some(ip) = ip else { continue };
+                let mut quoted = Vec::with_capacity(ip.len() + 2);
+                write_str(&mut quoted, ip);
+                quoted
+            } else {
+                value.get().as_bytes().to_vec()
+            };
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            write_key(&mut out, key);
+            out.push(b':');
+            out.extend_from_slice(&value);
+        }
+        out.push(b'}');
+        String::from_utf8(out).ok()
+    }
+
     /// Bytes of [`Message::to_compact_json`], computed without writing it.
     pub fn compact_len(&self) -> usize {
         fn members_len(o: &RawObject<'_>) -> usize {

@@ -50,6 +50,17 @@ impl<'a> StoredRow<'a> {
     /// missing `receivedAt`. A message the collector could not have stored is refused with the
     /// reason.
     pub fn read(text: &'a str, record_time_ms: i64) -> Result<Self, String> {
+        Self::read_with_ip(text, record_time_ms, &|ip| Some(ip.to_owned()))
+    }
+
+    /// [`Self::read`], with the context's `ip` (its column and inside the `context` JSON)
+    /// replaced by what `ip` makes of it (`None`: left out): an IP policy applied to the stored
+    /// copy.
+    pub fn read_with_ip(
+        text: &'a str,
+        record_time_ms: i64,
+        ip: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, String> {
         let message = Message::parse_stored(text).map_err(|e| e.to_string())?;
         let valid = message.validate(None).map_err(|e| e.to_string())?;
         let message_id = valid.message_id.clone().ok_or_else(|| "no messageId".to_owned())?;
@@ -76,8 +87,22 @@ impl<'a> StoredRow<'a> {
             received_at,
             sent_at: valid.sent_at,
             original_timestamp: valid.client_time,
-            context: CONTEXT_COLUMNS.iter().map(|field| message.context_field(*field)).collect(),
-            objects: [object_text("properties"), object_text("traits"), message.context_json().map(Cow::Owned)],
+            context: CONTEXT_COLUMNS
+                .iter()
+                .map(|field| match field {
+                    ContextField::Ip => message.context_field(*field).and_then(|raw| ip(&raw)).map(Cow::Owned),
+                    _ => message.context_field(*field),
+                })
+                .collect(),
+            objects: [
+                object_text("properties"),
+                object_text("traits"),
+                match message.context().and_then(|c| c.get("ip")) {
+                    Some(raw) => message.context_json_with_ip(raw_str(raw).and_then(|t| ip(&t)).as_deref()),
+                    None => message.context_json(),
+                }
+                .map(Cow::Owned),
+            ],
         })
     }
 }
@@ -100,5 +125,21 @@ mod tests {
             StoredRow::read(r#"{"type":"track","event":"E","userId":"u"}"#, 0).is_err_and(|e| e.contains("messageId"))
         );
         assert!(StoredRow::read("[]", 0).is_err());
+    }
+
+    #[test]
+    fn an_ip_policy_applies_to_the_column_and_the_context_json() {
+        let text = r#"{"type":"track","event":"E","userId":"u","messageId":"m","context":{"library":{"name":"x"},"ip":"203.0.113.77","locale":"en"}}"#;
+        let truncated = StoredRow::read_with_ip(text, 0, &|ip| Some(format!("{ip}/24"))).expect("row");
+        assert_eq!(truncated.context[0].as_deref(), Some("203.0.113.77/24"));
+        assert_eq!(
+            truncated.objects[2].as_deref(),
+            Some(r#"{"library":{"name":"x"},"ip":"203.0.113.77/24","locale":"en"}"#)
+        );
+        let dropped = StoredRow::read_with_ip(text, 0, &|_| None).expect("row");
+        assert_eq!(dropped.context[0], None);
+        assert_eq!(dropped.objects[2].as_deref(), Some(r#"{"library":{"name":"x"},"locale":"en"}"#));
+        let kept = StoredRow::read(text, 0).expect("row");
+        assert_eq!(kept.objects[2].as_deref(), Some(r#"{"library":{"name":"x"},"ip":"203.0.113.77","locale":"en"}"#));
     }
 }

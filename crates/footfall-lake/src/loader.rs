@@ -14,6 +14,7 @@ use crate::schema;
 use crate::table::LakeTable;
 use deltalake::arrow::record_batch::RecordBatch;
 use footfall_log::{LogReader, StoredRecord};
+use footfall_processor::enrich::IpPolicy;
 
 /// The application id of the loader's `txn` actions.
 pub const LOADER_APP_ID: &str = "footfall-loader";
@@ -49,6 +50,7 @@ pub struct Loader {
     raw_events: LakeTable,
     dead_letters: LakeTable,
     max_batch_rows: usize,
+    ip_policy: IpPolicy,
 }
 
 impl Loader {
@@ -57,13 +59,21 @@ impl Loader {
         let raw_events =
             LakeTable::open(lake, schema::RAW_EVENTS, schema::raw_events(), &[schema::RAW_EVENTS_PARTITION]).await?;
         let dead_letters = LakeTable::open(lake, schema::DEAD_LETTERS, schema::dead_letters(), &[]).await?;
-        Ok(Self { raw_events, dead_letters, max_batch_rows: MAX_BATCH_ROWS })
+        Ok(Self { raw_events, dead_letters, max_batch_rows: MAX_BATCH_ROWS, ip_policy: IpPolicy::default() })
     }
 
     /// Commits at most `rows` log records per micro-batch (smaller batches: more, smaller
     /// commits and files, each sooner visible).
     pub fn with_max_batch_rows(mut self, rows: usize) -> Self {
         self.max_batch_rows = rows.max(1);
+        self
+    }
+
+    /// Stores IP addresses (`raw_events.ip`, the `context` JSON, dead letters' payloads) as
+    /// `policy` says: the processor's `[processor] ip`, so that no stored copy keeps more than
+    /// `events` does. Default: truncated.
+    pub fn with_ip_policy(mut self, policy: IpPolicy) -> Self {
+        self.ip_policy = policy;
         self
     }
 
@@ -75,13 +85,14 @@ impl Loader {
         dead_letters_from: &(dyn Fn(u64) -> LogReader + Sync),
     ) -> Result<LoadReport, LakeError> {
         let mut report = LoadReport::default();
-        let max = self.max_batch_rows;
+        let (max, ip) = (self.max_batch_rows, self.ip_policy);
         let letters = Some(&mut self.dead_letters);
         let events =
-            load_topic::<RawEventsBuilder>(&mut self.raw_events, letters, events_from, max, &mut report).await?;
+            load_topic::<RawEventsBuilder>(&mut self.raw_events, letters, events_from, max, ip, &mut report).await?;
         report.events = events;
         let dead =
-            load_topic::<DeadLettersBuilder>(&mut self.dead_letters, None, dead_letters_from, max, &mut report).await?;
+            load_topic::<DeadLettersBuilder>(&mut self.dead_letters, None, dead_letters_from, max, ip, &mut report)
+                .await?;
         report.dead_letters = dead;
         Ok(report)
     }
@@ -126,12 +137,12 @@ fn unloadable_letter(record: &StoredRecord, error: &LakeError) -> StoredRecord {
 
 /// Writes the dead letters of a micro-batch's unloadable records, unless a commit before a
 /// crash already did (its `txn` version is this batch's).
-async fn write_unloadable(letters: &mut LakeTable, built: &Built) -> Result<(), LakeError> {
+async fn write_unloadable(letters: &mut LakeTable, built: &Built, ip: IpPolicy) -> Result<(), LakeError> {
     let done = letters.committed_version(UNLOADABLE_APP_ID).await?.unwrap_or(-1);
     if built.version <= done {
         return Ok(());
     }
-    let mut rows = DeadLettersBuilder::default();
+    let mut rows = DeadLettersBuilder::with_ip_policy(ip);
     for (_, letter) in &built.skipped {
         rows.push(letter)?;
     }
@@ -148,6 +159,7 @@ async fn load_topic<R: TableRows + 'static>(
     mut letters: Option<&mut LakeTable>,
     reader_from: &(dyn Fn(u64) -> LogReader + Sync),
     max_batch_rows: usize,
+    ip: IpPolicy,
     report: &mut LoadReport,
 ) -> Result<usize, LakeError> {
     let start = table.committed_version(LOADER_APP_ID).await?.map_or(0, |v| v.max(0) as u64);
@@ -158,7 +170,7 @@ async fn load_topic<R: TableRows + 'static>(
         let Some(mut log) = reader.take() else { return Err(LakeError::Worker("the log reader was lost".into())) };
         let next = tokio::task::spawn_blocking(move || {
             let built =
-                log.read_batch(max_batch_rows).map_err(LakeError::from).and_then(|records| build::<R>(&records));
+                log.read_batch(max_batch_rows).map_err(LakeError::from).and_then(|records| build::<R>(&records, ip));
             (log, built)
         });
         if let Some(built) = pending.take() {
@@ -167,7 +179,7 @@ async fn load_topic<R: TableRows + 'static>(
             }
             report.skipped += built.skipped.len();
             if let Some(letters) = letters.as_deref_mut().filter(|_| !built.skipped.is_empty()) {
-                write_unloadable(letters, &built).await?;
+                write_unloadable(letters, &built, ip).await?;
             }
             table.append_batches(built.batches, LOADER_APP_ID, built.version).await?;
             report.commits += 1;
@@ -183,11 +195,11 @@ async fn load_topic<R: TableRows + 'static>(
 }
 
 /// Builds the rows of `records` on two threads; `None` when there are no records.
-fn build<R: TableRows>(records: &[StoredRecord]) -> Result<Option<Built>, LakeError> {
+fn build<R: TableRows>(records: &[StoredRecord], ip: IpPolicy) -> Result<Option<Built>, LakeError> {
     let Some(last) = records.last().map(|r| r.offset) else { return Ok(None) };
     type Part = (RecordBatch, usize, Vec<(LakeError, StoredRecord)>);
     let part = |records: &[StoredRecord]| -> Result<Part, LakeError> {
-        let mut rows = R::default();
+        let mut rows = R::with_ip_policy(ip);
         let mut skipped = Vec::new();
         for record in records {
             if let Err(error) = rows.push(record) {

@@ -8,6 +8,7 @@ use deltalake::arrow::array::{ArrayRef, Date32Builder, Int64Builder, StringBuild
 use deltalake::arrow::record_batch::RecordBatch;
 use footfall_event::stored::{StoredRow, CONTEXT_COLUMNS};
 use footfall_log::StoredRecord;
+use footfall_processor::enrich::{privacy, IpPolicy};
 use std::sync::Arc;
 
 /// Accumulates `raw_events` rows; [`RawEventsBuilder::finish`] makes a record batch.
@@ -22,11 +23,21 @@ pub struct RawEventsBuilder {
     objects: [StringBuilder; 3],
     event_date: Date32Builder,
     rows: usize,
+    ip_policy: IpPolicy,
 }
 
 impl std::fmt::Debug for RawEventsBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RawEventsBuilder").field("rows", &self.rows).finish()
+    }
+}
+
+/// An IP address as `policy` stores it: as received, truncated or not at all (text that is
+/// no address is kept only as received).
+pub fn stored_ip(ip: &str, policy: IpPolicy) -> Option<String> {
+    match policy {
+        IpPolicy::Keep => Some(ip.to_owned()),
+        _ => privacy(ip, policy),
     }
 }
 
@@ -52,11 +63,16 @@ impl Default for RawEventsBuilder {
             objects: std::array::from_fn(|_| StringBuilder::new()),
             event_date: Date32Builder::new(),
             rows: 0,
+            ip_policy: IpPolicy::default(),
         }
     }
 }
 
 impl TableRows for RawEventsBuilder {
+    fn with_ip_policy(ip_policy: IpPolicy) -> Self {
+        Self { ip_policy, ..Self::default() }
+    }
+
     fn len(&self) -> usize {
         self.rows
     }
@@ -67,7 +83,8 @@ impl TableRows for RawEventsBuilder {
     fn push(&mut self, record: &StoredRecord) -> Result<(), LakeError> {
         let bad = |reason: String| LakeError::BadRecord { offset: record.offset, reason };
         let text = std::str::from_utf8(&record.value).map_err(|e| bad(e.to_string()))?;
-        let row = StoredRow::read(text, record.timestamp_ms).map_err(bad)?;
+        let policy = self.ip_policy;
+        let row = StoredRow::read_with_ip(text, record.timestamp_ms, &|ip| stored_ip(ip, policy)).map_err(bad)?;
         self.log_offset.append_value(record.offset as i64);
         for (builder, value) in self.ids.iter_mut().zip(&row.ids) {
             builder.append_option(value.as_deref());

@@ -3,9 +3,12 @@
 use crate::error::LakeError;
 use deltalake::arrow::record_batch::RecordBatch;
 use footfall_log::StoredRecord;
+use footfall_processor::enrich::IpPolicy;
 
 /// Rows of one table, built from log records.
-pub trait TableRows: Default + Send {
+pub trait TableRows: Send + Sized {
+    /// No rows yet; IP addresses in the records are stored as `ip_policy` says.
+    fn with_ip_policy(ip_policy: IpPolicy) -> Self;
     /// Adds the row of one record, or refuses the record (leaving the rows as they were).
     fn push(&mut self, record: &StoredRecord) -> Result<(), LakeError>;
     /// Rows added since the last batch.

@@ -157,6 +157,7 @@ pub async fn start(options: ServerOptions) -> anyhow::Result<RunningServer> {
     let loader = match &log {
         EventLog::Embedded { events, dead_letters } => Some(tokio::spawn(run_loader(
             lake.clone(),
+            processor.config.ip_policy,
             Arc::clone(events),
             Arc::clone(dead_letters),
             loader_stopped.clone(),
@@ -271,13 +272,14 @@ async fn run_group_member(
 /// lost or loaded twice.
 async fn run_loader(
     lake: Lake,
+    ip_policy: footfall_processor::enrich::IpPolicy,
     events: Arc<EmbeddedLog>,
     dead_letters: Arc<EmbeddedLog>,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut loader = loop {
         match footfall_lake::Loader::open(&lake).await {
-            Ok(loader) => break loader,
+            Ok(loader) => break loader.with_ip_policy(ip_policy),
             Err(e) => {
                 tracing::error!(error = %e, lake = %lake.root(), "cannot open the lake; retrying");
                 tokio::select! {

@@ -156,3 +156,41 @@ async fn a_record_that_cannot_be_loaded_becomes_a_dead_letter_once_and_loading_g
     assert_eq!((again.events, again.skipped), (0, 0));
     assert_eq!(count(&lake, "dead_letters").await, 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ip_policy_applies_to_every_stored_copy_not_only_to_events() {
+    use footfall_processor::enrich::IpPolicy;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let events = EmbeddedLog::open(&dir.path().join("events"), LogConfig::default()).expect("log");
+    let dead = EmbeddedLog::open(&dir.path().join("dead"), LogConfig::default()).expect("log");
+    let sent = serde_json::json!({"type": "track", "event": "E", "userId": "u", "messageId": "m1",
+        "timestamp": "2026-11-20T10:00:00Z", "context": {"ip": "203.0.113.77", "locale": "en"}});
+    crate::append_messages(&events, &[crate::normalized(&sent, "2026-11-20T10:00:01Z", 0)]).await;
+    let letter = serde_json::json!({"receivedAt": "2026-11-20T10:00:01Z", "reason": "track needs event",
+        "reasonCode": "missing_field", "endpoint": "/v1/track",
+        "payload": serde_json::json!({"type": "track", "context": {"ip": "203.0.113.77"}}).to_string()});
+    let record = footfall_log::Record { key: Vec::new(), value: letter.to_string().into_bytes(), timestamp_ms: 0 };
+    dead.append(vec![record]).expect("queued").await.expect("durable");
+    let stored = async |policy: IpPolicy, name: &str| {
+        let lake = Lake::local(&dir.path().join(name)).expect("lake");
+        let mut loader = Loader::open(&lake).await.expect("open").with_ip_policy(policy);
+        loader.load_available(&|o| events.reader(o), &|o| dead.reader(o)).await.expect("load");
+        let rows = |q: &'static str| {
+            let lake = lake.clone();
+            async move { crate::transform::rows(&sql::query(&lake, q).await.expect(q)) }
+        };
+        let raw = rows("SELECT coalesce(ip, '-'), context FROM raw_events").await;
+        let letters = rows("SELECT payload FROM dead_letters").await;
+        (raw[0].clone(), letters[0][0].clone())
+    };
+    let (raw, letter) = stored(IpPolicy::Keep, "kept").await;
+    assert_eq!(raw[0], "203.0.113.77");
+    assert!(raw[1].contains("203.0.113.77") && letter.contains("203.0.113.77"));
+    let (raw, letter) = stored(IpPolicy::Truncate, "truncated").await;
+    assert_eq!(raw[0], "203.0.113.0");
+    assert!(raw[1].contains(r#""ip":"203.0.113.0""#) && !raw[1].contains(".77"), "{raw:?}");
+    assert!(letter.contains("203.0.113.0") && !letter.contains(".77"), "{letter}");
+    let (raw, letter) = stored(IpPolicy::Drop, "dropped").await;
+    assert_eq!(raw[0], "-");
+    assert!(!raw[1].contains("203.0.113") && !letter.contains("203.0.113"), "{raw:?} {letter}");
+}

@@ -34,7 +34,11 @@ pub async fn run(command: LakeCommand, config: &FootfallConfig) -> anyhow::Resul
             let data = config.data_dir(data.as_deref());
             let log = data.join("log");
             let lake = config.lake(&data)?;
-            let mut loader = Loader::open(&lake).await.context("opening the lake")?.with_max_batch_rows(batch_rows);
+            let mut loader = Loader::open(&lake)
+                .await
+                .context("opening the lake")?
+                .with_max_batch_rows(batch_rows)
+                .with_ip_policy(config.processor.ip);
             // Snapshot readers: safe beside a running server, and they never change the log.
             let events = |offset| LogReader::snapshot(&log.join("events"), offset);
             let dead = |offset| LogReader::snapshot(&log.join("dead-letters"), offset);
