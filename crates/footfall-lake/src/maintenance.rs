@@ -123,8 +123,10 @@ pub async fn forget(lake: &Lake, user_id: &str, requested_by: &str) -> Result<Fo
     anonymous.retain(|id| id != user_id);
     let mut ids = vec![user_id.to_owned()];
     ids.extend(anonymous.iter().cloned());
-    let user = quote(user_id);
-    let all = list(&ids);
+    // Predicates name ids by their SHA-256 only: a delete's predicate is recorded in its
+    // commit, which stays in the table's log.
+    let user = hashed_list(&[user_id.to_owned()]);
+    let all = hashed_list(&ids);
 
     let mut deleted = Vec::new();
     for name in sql::table_names(lake) {
@@ -136,22 +138,26 @@ pub async fn forget(lake: &Lake, user_id: &str, requested_by: &str) -> Result<Fo
         } else {
             let mut terms = Vec::new();
             if has("user_id") {
-                terms.push(format!("user_id = {user}"));
+                terms.push(format!("{} IN ({user})", sha256_of("user_id")));
                 if has("anonymous_id") && !anonymous.is_empty() {
-                    terms.push(format!("(user_id IS NULL AND anonymous_id IN ({}))", list(&anonymous)));
+                    terms.push(format!(
+                        "(user_id IS NULL AND {} IN ({}))",
+                        sha256_of("anonymous_id"),
+                        hashed_list(&anonymous)
+                    ));
                 }
             }
             if has("previous_id") {
-                terms.push(format!("previous_id = {user}"));
+                terms.push(format!("{} IN ({user})", sha256_of("previous_id")));
             }
             // Rows of the person (sessions, segments, scores) and links of their ids. Not
             // `events` by `person_id`: an event's person may be one another user was merged
             // into, and that user's events are theirs.
             if has("person_id") && name != EVENTS {
-                terms.push(format!("person_id IN ({all})"));
+                terms.push(format!("{} IN ({all})", sha256_of("person_id")));
             }
             if has("id") && has("person_id") {
-                terms.push(format!("id IN ({all})"));
+                terms.push(format!("{} IN ({all})", sha256_of("id")));
             }
             (!terms.is_empty()).then(|| terms.join(" OR "))
         };
@@ -164,6 +170,31 @@ pub async fn forget(lake: &Lake, user_id: &str, requested_by: &str) -> Result<Fo
     log_request(lake, &request_id, requested_at, requested_by, &secret.subject_hash(user_id), ids.len(), &deleted)
         .await?;
     Ok(ForgetReport { request_id, ids, deleted })
+}
+
+/// `column`'s SHA-256 as hex, in SQL.
+fn sha256_of(column: &str) -> String {
+    format!("encode(sha256({column}), 'hex')")
+}
+
+/// The SHA-256 (hex) of each of `ids`, as a SQL list of string literals.
+fn hashed_list(ids: &[String]) -> String {
+    use sha2::Digest;
+    let hex = |id: &String| sha2::Sha256::digest(id.as_bytes()).iter().map(|b| format!("{b:02x}")).collect::<String>();
+    ids.iter().map(|id| format!("'{}'", hex(id))).collect::<Vec<_>>().join(", ")
+}
+
+/// Removes the commits before the latest version of table `name` from its log, behind a
+/// checkpoint of that version: older commits hold the statistics (minimum and maximum values)
+/// of files that held the erased rows, and the log would keep them for its retention (30 days).
+/// Time travel to before the erasure goes with them, as it goes with [`vacuum`].
+async fn compact_log(lake: &Lake, name: &str) -> Result<(), LakeError> {
+    let Some(table) = lake.open_table(name).await? else { return Ok(()) };
+    let Some(version) = table.version() else { return Ok(()) };
+    deltalake::checkpoints::create_checkpoint(&table, None).await?;
+    let now = chrono::Utc::now().timestamp_millis();
+    deltalake::checkpoints::cleanup_expired_logs_for(version, table.log_store().as_ref(), now, None).await?;
+    Ok(())
 }
 
 /// Deletes the rows of table `name` matching `predicate`; retried on a fresh version when the
@@ -182,7 +213,10 @@ async fn delete_where(lake: &Lake, name: &str, predicate: &str) -> Result<usize,
             return Ok(0);
         }
         match table.delete().with_predicate(predicate.to_owned()).await {
-            Ok(_) => return Ok(rows),
+            Ok(_) => {
+                compact_log(lake, name).await?;
+                return Ok(rows);
+            }
             Err(error) if attempt < DELETE_ATTEMPTS => {
                 tracing::warn!(table = name, %error, attempt, "erasing: the delete did not commit; retrying");
                 tokio::time::sleep(Duration::from_millis(100 * attempt as u64)).await;

@@ -390,6 +390,18 @@ impl ProcessingJob {
         Ok(())
     }
 
+    /// Forgets an erased user's own `ids` while the job runs: commits what is pending first
+    /// (the erasure of the tables that follows then deletes it too), then drops them from the
+    /// state, the live view and every checkpoint kept, so their next event starts a new,
+    /// unlinked person. Returns the state entries removed.
+    pub async fn forget(&mut self, ids: &[String], report: &mut ProcessReport) -> Result<usize, LakeError> {
+        self.flush(report).await?;
+        let entries = self.processor.forget(ids);
+        self.live.forget(ids);
+        forget_in_checkpoints(&self.checkpoints, ids)?;
+        Ok(entries)
+    }
+
     /// Writes the state as a checkpoint (if it moved since the last one and every row it
     /// covers is committed) and removes older checkpoints.
     pub fn checkpoint(&mut self) -> Result<(), LakeError> {

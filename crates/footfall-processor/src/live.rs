@@ -161,6 +161,15 @@ impl LiveView {
         }
     }
 
+    /// Forgets an erased user's own `ids`: their latest events and their place among the
+    /// active persons (the counts of the buckets hold no ids and stay).
+    pub fn forget(&mut self, ids: &[String]) {
+        self.recent.retain(|event| !ids.contains(&event.person_id));
+        for id in ids {
+            self.active.remove(&stable_hash(id));
+        }
+    }
+
     /// Drops the buckets older than the span before `latest`.
     fn prune_buckets(&mut self, latest: Micros) {
         while let Some(entry) = self.buckets.first_entry() {

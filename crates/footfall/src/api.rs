@@ -44,7 +44,28 @@ pub struct ApiState {
     pub sql_limits: QueryLimits,
     /// The threads SQL and analyses run on, apart from the collector's.
     pub queries: Arc<QueryThreads>,
+    /// Where to ask the processor for an erasure (`POST /api/v1/forget`).
+    pub forget: Option<ForgetRequests>,
 }
+
+/// An erasure asked of the processor task, which coordinates it with loading and processing:
+/// the user, who asked, and where to answer (the report, or a status and why not).
+#[derive(Debug)]
+pub struct ForgetCall {
+    /// The user id to erase.
+    pub user_id: String,
+    /// Who asked, for `forget_requests`.
+    pub requested_by: String,
+    /// Where the answer goes.
+    pub reply: tokio::sync::oneshot::Sender<Result<Value, (StatusCode, String)>>,
+}
+
+/// Where to send erasures.
+pub type ForgetRequests = tokio::sync::mpsc::Sender<ForgetCall>;
+
+/// How long an erasure through the API may take before the request gives up waiting (the
+/// erasure itself goes on and is logged when it completes).
+const FORGET_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// A Tokio runtime of its own for queries and analyses: however heavy a query, the threads
 /// that accept events are not the ones it occupies.
@@ -106,6 +127,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/trends", post(analysis::<TrendsRequest>))
         .route("/api/v1/segments", post(analysis::<SegmentsRequest>))
         .route("/api/v1/churn", post(analysis::<ChurnRequest>))
+        .route("/api/v1/forget", post(forget))
         .route("/api/v1/openapi.json", get(openapi))
         .with_state(Arc::new(state))
 }
@@ -267,6 +289,45 @@ async fn sql(
     let (columns, rows) =
         json_rows(&answer.batches).map_err(|e| ApiFailure(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}")))?;
     Ok(Json(SqlResponse { columns, row_count: rows.len(), rows, truncated: answer.truncated }))
+}
+
+/// `POST /api/v1/forget` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ForgetRequest {
+    /// The user id (`userId`) to erase.
+    pub user_id: String,
+}
+
+/// `POST /api/v1/forget`: erases a user (see `footfall forget`) while the server runs. The
+/// processor commits what it holds, the loader catches up, the tables are erased, then the
+/// processor's state and checkpoints; the answer is the report (`request_id`, `ids`, rows
+/// `deleted` per table).
+async fn forget(
+    State(state): State<Arc<ApiState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, ApiFailure> {
+    authorize(&state, peer, &headers, None)?;
+    let request: ForgetRequest = parse_body(&body)?;
+    if request.user_id.is_empty() {
+        return Err(ApiFailure(StatusCode::BAD_REQUEST, "user_id must not be empty".into()));
+    }
+    let unavailable = || ApiFailure(StatusCode::SERVICE_UNAVAILABLE, "the processor is not running".into());
+    let requests = state.forget.as_ref().ok_or_else(unavailable)?;
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    let requested_by = format!("api:{}", peer.ip());
+    requests.send(ForgetCall { user_id: request.user_id, requested_by, reply }).await.map_err(|_| unavailable())?;
+    match tokio::time::timeout(FORGET_TIMEOUT, answer).await {
+        Ok(Ok(Ok(report))) => Ok(Json(report)),
+        Ok(Ok(Err((status, reason)))) => Err(ApiFailure(status, reason)),
+        Ok(Err(_)) => Err(unavailable()),
+        Err(_) => Err(ApiFailure(
+            StatusCode::GATEWAY_TIMEOUT,
+            "the erasure takes longer than 5 minutes; it goes on, and forget_requests records it when done".into(),
+        )),
+    }
 }
 
 /// `GET /api/v1/metrics?metric=&event=&from=&to=&step=&by=`: a time series from `metrics_1m`

@@ -138,6 +138,7 @@ pub async fn start(options: ServerOptions) -> anyhow::Result<RunningServer> {
     let (stop, mut stopped) = watch::channel(false);
     let (live, live_view) = watch::channel(Arc::new(String::from("{}")));
     let (recent, recent_requests) = tokio::sync::mpsc::channel(16);
+    let (forget, forget_requests) = tokio::sync::mpsc::channel(4);
     let api = crate::api::router(crate::api::ApiState {
         lake: lake.clone(),
         token: api_token,
@@ -147,6 +148,7 @@ pub async fn start(options: ServerOptions) -> anyhow::Result<RunningServer> {
         metrics: Arc::new(footfall_lake::metrics::MetricsStore::new(lake.clone())),
         sql_limits: sql.limits()?,
         queries: Arc::new(crate::api::QueryThreads::new(sql.threads).context("starting the query threads")?),
+        forget: Some(forget),
     });
     let shop_key = collector_config_key.clone();
     let app = router(Arc::clone(&collector)).merge(api).merge(crate::web::router(shop_key));
@@ -175,7 +177,7 @@ pub async fn start(options: ServerOptions) -> anyhow::Result<RunningServer> {
         }
         None => None,
     };
-    let channels = Channels { live, recent_requests };
+    let channels = Channels { live, recent_requests, forget_requests };
     let stop_group = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let processor = match (&log, kafka) {
         (EventLog::Embedded { events, .. }, _) => tokio::spawn(run_processor(
@@ -231,10 +233,20 @@ async fn run_group_member(
     channels: Channels,
     stop: Arc<std::sync::atomic::AtomicBool>,
 ) {
-    let Channels { live, mut recent_requests } = channels;
+    let Channels { live, mut recent_requests, mut forget_requests } = channels;
     let answers = tokio::spawn(async move {
         while let Some(reply) = recent_requests.recv().await {
             let _ = reply.send(Arc::new(RecentWindows { committed: u64::MAX, windows: Vec::new() }));
+        }
+    });
+    // The members' state lives in each partition's owner, wherever it runs: an erasure needs
+    // them stopped (then `footfall forget`), so the API says so.
+    let refusals = tokio::spawn(async move {
+        while let Some(call) = forget_requests.recv().await {
+            let _ = call.reply.send(Err((
+                axum::http::StatusCode::CONFLICT,
+                "with a Kafka log, erase with the processors stopped: `footfall forget --user ID`".into(),
+            )));
         }
     });
     let live = Arc::new(live);
@@ -265,6 +277,7 @@ async fn run_group_member(
         }
     }
     answers.abort();
+    refusals.abort();
 }
 
 /// Loads the lake from the logs about once a second (micro-batches), and once more at stop.
@@ -318,6 +331,7 @@ const PROCESS_EVERY: std::time::Duration = std::time::Duration::from_millis(100)
 struct Channels {
     live: watch::Sender<Arc<String>>,
     recent_requests: tokio::sync::mpsc::Receiver<tokio::sync::oneshot::Sender<Arc<RecentWindows>>>,
+    forget_requests: tokio::sync::mpsc::Receiver<crate::api::ForgetCall>,
 }
 
 /// What wakes the processor task.
@@ -325,6 +339,7 @@ enum Wake {
     Tick,
     Stop,
     Recent(tokio::sync::oneshot::Sender<Arc<RecentWindows>>),
+    Forget(crate::api::ForgetCall),
 }
 
 /// How often the processor commits to the lake.
@@ -342,7 +357,7 @@ async fn run_processor(
     channels: Channels,
     mut stop: watch::Receiver<bool>,
 ) {
-    let Channels { live, mut recent_requests } = channels;
+    let Channels { live, mut recent_requests, mut forget_requests } = channels;
     let open =
         || async { options.open_job(&lake, &checkpoints).await.map(|job| job.with_commit_interval(COMMIT_EVERY)) };
     let mut job: Option<ProcessingJob> = None;
@@ -353,6 +368,7 @@ async fn run_processor(
             _ = tick.tick() => Wake::Tick,
             _ = stop.wait_for(|s| *s) => Wake::Stop,
             Some(reply) = recent_requests.recv() => Wake::Recent(reply),
+            Some(call) = forget_requests.recv() => Wake::Forget(call),
         };
         let stopping = match wake {
             Wake::Recent(reply) => {
@@ -362,6 +378,21 @@ async fn run_processor(
                     None => RecentWindows { committed: u64::MAX, windows: Vec::new() },
                 };
                 let _ = reply.send(Arc::new(recent));
+                continue;
+            }
+            Wake::Forget(call) => {
+                if job.is_none() {
+                    job = open().await.map_err(|e| tracing::error!(error = %e, "cannot open the processor")).ok();
+                }
+                let answer = match job.as_mut() {
+                    Some(running) => erase(&lake, running, &events, &call).await,
+                    None => Err((axum::http::StatusCode::SERVICE_UNAVAILABLE, "the processor cannot open".into())),
+                };
+                if answer.is_err() {
+                    // Its state may be half way: resume from the (erased) checkpoints.
+                    job = None;
+                }
+                let _ = call.reply.send(answer);
                 continue;
             }
             Wake::Tick => false,
@@ -399,6 +430,62 @@ async fn run_processor(
             return;
         }
     }
+}
+
+/// How long an erasure waits for the loader to load what the processor has seen.
+const LOADER_CATCH_UP: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// One erasure while the server runs, in the processor task (so no event is processed while
+/// it goes on): everything in the log so far processed and committed, then loaded by the
+/// loader (so no row of the user lands after the delete), the tables erased, then the
+/// processor's state, live view and checkpoints.
+async fn erase(
+    lake: &Lake,
+    job: &mut ProcessingJob,
+    events: &EmbeddedLog,
+    call: &crate::api::ForgetCall,
+) -> Result<serde_json::Value, (axum::http::StatusCode, String)> {
+    use axum::http::StatusCode;
+    use footfall_lake::schema;
+    let failed = |e: footfall_lake::LakeError| (StatusCode::INTERNAL_SERVER_ERROR, format!("erasing: {e}"));
+    let reader = |offset| events.reader(offset);
+    let mut report = footfall_lake::ProcessReport::default();
+    job.run_available(&reader).await.map_err(failed)?;
+    job.flush(&mut report).await.map_err(failed)?;
+    let seen = job.next_offset() as i64;
+    let started = std::time::Instant::now();
+    loop {
+        let raw = footfall_lake::LakeTable::open(
+            lake,
+            schema::RAW_EVENTS,
+            schema::raw_events(),
+            &[schema::RAW_EVENTS_PARTITION],
+        )
+        .await
+        .map_err(failed)?;
+        if raw.committed_version(footfall_lake::LOADER_APP_ID).await.map_err(failed)?.unwrap_or(0) >= seen {
+            break;
+        }
+        if started.elapsed() > LOADER_CATCH_UP {
+            return Err((
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the lake loader is behind; nothing was erased, try again".into(),
+            ));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let forgotten =
+        footfall_lake::maintenance::forget(lake, &call.user_id, &call.requested_by).await.map_err(failed)?;
+    let entries = job.forget(&forgotten.ids, &mut report).await.map_err(failed)?;
+    tracing::info!(request = %forgotten.request_id, rows = forgotten.rows(), "erased a user");
+    let deleted: serde_json::Map<String, serde_json::Value> =
+        forgotten.deleted.iter().map(|(table, rows)| (table.clone(), serde_json::Value::from(*rows))).collect();
+    Ok(serde_json::json!({
+        "request_id": forgotten.request_id,
+        "ids": forgotten.ids,
+        "deleted": deleted,
+        "processor_entries": entries,
+    }))
 }
 
 /// Resolves at Ctrl-C or SIGTERM.

@@ -16,6 +16,7 @@ fn bad_requests() -> Vec<(&'static str, &'static str, Option<Value>)> {
         ("POST", "/api/v1/trends", Some(json!({"show": "sum:revenue"}))),
         ("POST", "/api/v1/segments", Some(json!({"k": 1}))),
         ("POST", "/api/v1/churn", Some(json!({"top": 5000}))),
+        ("POST", "/api/v1/forget", Some(json!({"user_id": ""}))),
     ]
 }
 

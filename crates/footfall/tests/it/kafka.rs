@@ -869,3 +869,63 @@ fn uniques(data: &Path) -> Value {
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     serde_json::from_slice(&output.stdout).expect("metrics JSON")
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forget_in_kafka_mode_leaves_no_trace_in_the_lake_or_the_partitions_checkpoints() {
+    use crate::forget::files_naming;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let broker = shared_broker();
+    let config = config(dir.path(), broker, "forget-events", "forget-group");
+    let (mut collector, url) = Role::collector(&config, dir.path());
+    let (victim, device, keeper, keeper_device) = ("victim-k4f2a1", "device-k8e3b0", "keeper-k1c9d2", "device-k6a0f7");
+    let at = |second: u32| format!("2026-11-19T12:00:{second:02}.000Z");
+    let batch = serde_json::json!({"batch": [
+        {"type": "identify", "userId": keeper, "anonymousId": keeper_device, "timestamp": at(0)},
+        {"type": "page", "name": "Home", "anonymousId": device, "timestamp": at(1)},
+        {"type": "identify", "userId": victim, "anonymousId": device, "timestamp": at(2)},
+        {"type": "track", "event": "Order Completed", "userId": victim, "anonymousId": device, "timestamp": at(3)},
+        {"type": "alias", "userId": victim, "previousId": keeper, "timestamp": at(4)},
+    ]});
+    let sent = crate::client()
+        .post(format!("{url}/v1/batch"))
+        .basic_auth(KEY, Some(""))
+        .json(&batch)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(sent.status(), 200);
+    simulate(&url, "5", "40", "1");
+    collector.stop();
+    let data = dir.path().join("kafka");
+    process_once(&config, &data);
+    let mine = format!("SELECT count(*) AS n FROM events WHERE user_id = '{victim}' OR anonymous_id = '{device}'");
+    assert_eq!(count(&data, &mine), 4);
+    assert!(!files_naming(&data, victim).is_empty(), "the search can find the id");
+
+    let forget = footfall()
+        .arg("--config")
+        .arg(&config)
+        .args(["forget", "--user", victim, "--data"])
+        .arg(&data)
+        .output()
+        .expect("run forget");
+    let said = String::from_utf8_lossy(&forget.stderr).into_owned();
+    assert!(forget.status.success(), "{said}");
+    assert!(said.contains("events: 4 rows deleted") && said.contains("dead_letters: 1 rows deleted"), "{said}");
+    assert!(!said.contains("raw_events"), "Kafka mode loads no raw_events: {said}");
+    assert_eq!(count(&data, &mine), 0);
+    let vacuum = footfall()
+        .arg("--config")
+        .arg(&config)
+        .args(["lake", "vacuum", "--retain-hours", "0", "--data"])
+        .arg(&data)
+        .output()
+        .expect("run vacuum");
+    assert!(vacuum.status.success(), "{}", String::from_utf8_lossy(&vacuum.stderr));
+    assert_eq!(files_naming(&data, victim), Vec::<PathBuf>::new());
+    assert_eq!(files_naming(&data, device), Vec::<PathBuf>::new());
+    assert!(
+        files_naming(&data, keeper).iter().any(|f| f.starts_with(data.join("processor").join("kafka"))),
+        "the partitions' checkpoints were searched: they name the other user"
+    );
+}

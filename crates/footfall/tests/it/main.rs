@@ -5,6 +5,7 @@ mod analytics;
 mod api;
 mod crash;
 mod demo;
+mod forget;
 mod hostile;
 mod http;
 mod influx;
