@@ -28,6 +28,9 @@ pub(crate) struct ActiveSegment {
     direct: bool,
     /// Direct I/O: the valid bytes of the file's last, partial block.
     tail: Vec<u8>,
+    /// When the segment was started (its file's birth time where the file system keeps one,
+    /// else when it was opened).
+    pub(crate) started: std::time::SystemTime,
 }
 
 impl ActiveSegment {
@@ -53,7 +56,9 @@ impl ActiveSegment {
         if !existed {
             sync_dir(dir)?;
         }
-        let size = file.metadata().map_err(LogError::io("stat", &path))?.len();
+        let metadata = file.metadata().map_err(LogError::io("stat", &path))?;
+        let size = metadata.len();
+        let started = metadata.created().unwrap_or_else(|_| std::time::SystemTime::now());
         let mut tail = Vec::new();
         if direct {
             let block_start = size - size % BLOCK as u64;
@@ -62,7 +67,7 @@ impl ActiveSegment {
                 .and_then(|f| f.read_exact_at(&mut tail, block_start))
                 .map_err(LogError::io("read", &path))?;
         }
-        Ok(Self { dir: dir.to_path_buf(), base, file, size, direct, tail })
+        Ok(Self { dir: dir.to_path_buf(), base, file, size, direct, tail, started })
     }
 
     /// Empties `buf` and prepares it for a commit of `bytes` record bytes; returns the index

@@ -21,6 +21,10 @@ use tokio::sync::oneshot;
 pub struct LogConfig {
     /// Start a new segment once the current one reaches this size.
     pub segment_bytes: u64,
+    /// Start a new segment once the current one is this old, written to or not, so that
+    /// retention (which deletes closed segments only) bounds how long any record is kept:
+    /// at most this plus `retention.max_age`.
+    pub segment_max_age: Option<Duration>,
     /// What old data to delete.
     pub retention: Retention,
     /// Bound on bytes queued for the writer; beyond it appends fail with `Busy`.
@@ -33,6 +37,7 @@ impl Default for LogConfig {
     fn default() -> Self {
         Self {
             segment_bytes: 128 * 1024 * 1024,
+            segment_max_age: Some(Duration::from_secs(24 * 3600)),
             retention: Retention::default(),
             max_pending_bytes: 64 * 1024 * 1024,
             max_commit_bytes: 16 * 1024 * 1024,
@@ -330,7 +335,19 @@ fn run_writer(
     let mut buf = Vec::with_capacity(config.max_commit_bytes.min(4 << 20));
     let mut batch: Vec<AppendRequest> = Vec::new();
     let mut last_retention = Instant::now();
-    while let Ok(first) = requests.recv() {
+    let check_every = check_interval(&config);
+    loop {
+        let first = match requests.recv_timeout(check_every) {
+            Ok(first) => first,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                // No writes: the segment may still be due to close (and old ones to go).
+                if let Err(e) = roll_if_due(active, next_offset, config, &mut last_retention, false) {
+                    tracing::error!(error = %e, "closing an old segment failed; retrying later");
+                }
+                continue;
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        };
         let mut bytes = first.bytes;
         batch.push(first);
         while bytes < config.max_commit_bytes {
@@ -375,6 +392,40 @@ fn run_writer(
     }
 }
 
+/// Starts a new segment at `next_offset` when the active one is full or too old (and holds
+/// records), then applies retention when a segment closed or a while has passed; `writing`
+/// says a commit follows (a full segment only matters then).
+fn roll_if_due(
+    active: &mut ActiveSegment,
+    next_offset: u64,
+    config: LogConfig,
+    last_retention: &mut Instant,
+    writing: bool,
+) -> Result<(), LogError> {
+    let age = SystemTime::now().duration_since(active.started).unwrap_or_default();
+    let old = config.segment_max_age.is_some_and(|max| age >= max) && active.size > 0;
+    if (writing && active.size >= config.segment_bytes) || old {
+        active.close()?;
+        *active = ActiveSegment::open(&active.dir, next_offset)?;
+        active.enforce_retention(&config.retention)?;
+        *last_retention = Instant::now();
+    } else if last_retention.elapsed() > check_interval(&config) {
+        active.enforce_retention(&config.retention)?;
+        *last_retention = Instant::now();
+    }
+    Ok(())
+}
+
+/// How often the writer looks for segments to close or delete: every minute, or more often
+/// when a segment age or the retention is shorter.
+fn check_interval(config: &LogConfig) -> Duration {
+    [config.segment_max_age, config.retention.max_age]
+        .into_iter()
+        .flatten()
+        .map(|age| (age / 2).max(Duration::from_millis(10)))
+        .fold(RETENTION_CHECK_EVERY, Duration::min)
+}
+
 /// Writes one group commit; on success publishes the new durable end to readers, then
 /// acknowledges its requests (in that order, so an acknowledged record is always readable).
 fn commit(
@@ -386,15 +437,7 @@ fn commit(
     last_retention: &mut Instant,
     shared: &Shared,
 ) -> Result<u64, LogError> {
-    if active.size >= config.segment_bytes {
-        active.close()?;
-        *active = ActiveSegment::open(&active.dir, next_offset)?;
-        active.enforce_retention(&config.retention)?;
-        *last_retention = Instant::now();
-    } else if last_retention.elapsed() > RETENTION_CHECK_EVERY {
-        active.enforce_retention(&config.retention)?;
-        *last_retention = Instant::now();
-    }
+    roll_if_due(active, next_offset, config, last_retention, true)?;
     let bytes = batch.iter().map(|r| r.bytes).sum();
     let origin = active.begin(buf, bytes);
     let mut acks = Vec::with_capacity(batch.len());

@@ -269,6 +269,9 @@ pub struct LogSettings {
     pub backend: LogBackend,
     /// Size at which a new segment file starts, in MiB.
     pub segment_mib: u64,
+    /// Age at which a new segment file starts, in hours (0: by size only). Retention deletes
+    /// closed segments, so a record is kept at most this plus `retention_hours`.
+    pub segment_hours: f64,
     /// Delete closed segments older than this many hours (0: keep forever).
     pub retention_hours: f64,
     /// Delete the oldest closed segments beyond this many MiB per topic (0: no cap).
@@ -283,6 +286,7 @@ impl Default for LogSettings {
         Self {
             backend: LogBackend::Embedded,
             segment_mib: d.segment_bytes >> 20,
+            segment_hours: d.segment_max_age.map_or(0.0, |a| a.as_secs_f64() / 3600.0),
             retention_hours: d.retention.max_age.map_or(0.0, |a| a.as_secs_f64() / 3600.0),
             retention_mib: d.retention.max_bytes.map_or(0, |b| b >> 20),
             max_pending_mib: (d.max_pending_bytes >> 20) as u64,
@@ -295,6 +299,8 @@ impl LogSettings {
     pub fn to_log_config(&self) -> LogConfig {
         LogConfig {
             segment_bytes: self.segment_mib.max(1) << 20,
+            segment_max_age: (self.segment_hours > 0.0)
+                .then(|| Duration::from_secs_f64(self.segment_hours.min(1e6) * 3600.0)),
             retention: Retention {
                 max_age: (self.retention_hours > 0.0).then(|| Duration::from_secs_f64(self.retention_hours * 3600.0)),
                 max_bytes: (self.retention_mib > 0).then_some(self.retention_mib << 20),

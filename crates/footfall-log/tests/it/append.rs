@@ -147,6 +147,37 @@ fn retention_by_size_drops_old_segments_but_keeps_reading_from_the_oldest_left()
 }
 
 #[test]
+fn segments_close_by_age_even_without_writes_so_retention_bounds_how_long_records_stay() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = LogConfig {
+        segment_max_age: Some(Duration::from_millis(300)),
+        retention: footfall_log::Retention { max_age: Some(Duration::from_millis(300)), max_bytes: None },
+        ..LogConfig::default()
+    };
+    let log = EmbeddedLog::open(dir.path(), config).expect("open");
+    for i in 0..3 {
+        block_on(log.append(vec![record(i)]).expect("queued")).expect("durable");
+    }
+    let segments = || {
+        std::fs::read_dir(dir.path())
+            .expect("dir")
+            .flatten()
+            .filter(|e| e.path().extension().is_some_and(|x| x == "log"))
+            .count()
+    };
+    assert_eq!(log.read_all(0).expect("read").len(), 3);
+    // No more writes: the segment closes by age, then retention deletes it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !log.read_all(0).expect("read").is_empty() {
+        assert!(std::time::Instant::now() < deadline, "records still there after 10 s ({} segments)", segments());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Writing goes on at the next offset.
+    block_on(log.append(vec![record(3)]).expect("queued")).expect("durable");
+    assert_eq!(log.read_all(0).expect("read").iter().map(|r| r.offset).collect::<Vec<_>>(), [3]);
+}
+
+#[test]
 fn a_second_writer_is_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
     let _first = open_small(dir.path());
