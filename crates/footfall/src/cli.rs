@@ -89,6 +89,15 @@ pub enum Command {
         #[command(subcommand)]
         command: LogCommand,
     },
+    /// Print a shell completion script: `footfall completions bash > /etc/bash_completion.d/footfall`
+    /// (zsh: a `_footfall` file on `$fpath`; fish: `~/.config/fish/completions/footfall.fish`).
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff) of footfall and its commands: `footfall man > footfall.1`.
+    Man,
 }
 
 /// Where the data lives and where to listen.
@@ -269,10 +278,10 @@ pub struct FunnelArgs {
     /// Which step gives the breakdown value: first, last or stepN.
     #[arg(long, default_value = "first")]
     pub attribution: String,
-    /// Print JSON (one object per step and breakdown value).
     /// A maximum gap from the previous step: STEP=DURATION, e.g. `3=30m` (repeatable).
     #[arg(long)]
     pub max_gap: Vec<String>,
+    /// Print JSON (one object per step and breakdown value).
     #[arg(long)]
     pub json: bool,
     /// Data directory (default: `data` in footfall.toml, else ./footfall-data).
@@ -307,11 +316,11 @@ pub struct RetentionArgs {
     /// Cohorts until (default: now).
     #[arg(long)]
     pub to: Option<String>,
-    /// Print JSON (one object per cohort and period).
     /// Split cohorts by device, channel, campaign, browser, os, country or prop:NAME (as of
     /// each person's first start event in the cohort's period).
     #[arg(long)]
     pub breakdown: Option<String>,
+    /// Print JSON (one object per cohort and period).
     #[arg(long)]
     pub json: bool,
     /// Data directory (default: `data` in footfall.toml, else ./footfall-data).
@@ -568,4 +577,60 @@ pub enum LogCommand {
         #[arg(long, default_value_t = 0)]
         from: u64,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// Every option of `command` and its subcommands, with the path of commands to it.
+    fn options(command: &clap::Command, path: &str, out: &mut Vec<(String, clap::Arg)>) {
+        for arg in command.get_arguments() {
+            out.push((format!("{path} --{}", arg.get_long().unwrap_or(arg.get_id().as_str())), arg.clone()));
+        }
+        for sub in command.get_subcommands() {
+            options(sub, &format!("{path} {}", sub.get_name()), out);
+        }
+    }
+
+    #[test]
+    fn every_option_has_a_description_of_its_own() {
+        let mut all = Vec::new();
+        options(&Cli::command(), "footfall", &mut all);
+        assert!(all.len() > 100, "{} options", all.len());
+        for (name, arg) in &all {
+            if arg.is_hide_set() || matches!(arg.get_id().as_str(), "help" | "version") {
+                continue;
+            }
+            let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
+            assert!(!help.trim().is_empty(), "{name} has no description");
+            // A description that says what another option does is attached to the wrong field.
+            let says_json = help.starts_with("Print") && help.contains("JSON");
+            assert_eq!(says_json, arg.get_id() == "json", "{name}: {help}");
+            if arg.get_id() == "breakdown" {
+                assert!(help.contains("by ") || help.contains("Split"), "{name}: {help}");
+            }
+            if arg.get_id() == "max_gap" {
+                assert!(help.contains("gap"), "{name}: {help}");
+            }
+        }
+    }
+
+    #[test]
+    fn completions_and_the_man_page_come_from_the_same_definitions() {
+        for shell in [clap_complete::Shell::Bash, clap_complete::Shell::Zsh, clap_complete::Shell::Fish] {
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "footfall", &mut script);
+            let script = String::from_utf8(script).expect("utf-8");
+            for word in ["funnel", "retention", "forget", "steps", "format", "max-gap"] {
+                assert!(script.contains(word), "{shell}: no {word}");
+            }
+        }
+        let mut page = Vec::new();
+        clap_mangen::Man::new(Cli::command()).render(&mut page).expect("render");
+        let page = String::from_utf8(page).expect("utf-8");
+        assert!(page.starts_with(".ie") || page.starts_with(".TH"), "{}", &page[..page.len().min(200)]);
+        assert!(page.contains("funnel") && page.contains("forget"));
+    }
 }

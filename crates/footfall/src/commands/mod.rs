@@ -20,6 +20,23 @@ use crate::cli::{Cli, Command};
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
+    // From the command line's definitions alone: no configuration needed.
+    match cli.command {
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            // Into memory first: the generator panics on a failed write (a closed pipe).
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "footfall", &mut script);
+            std::io::Write::write_all(&mut std::io::stdout(), &script)?;
+            return Ok(());
+        }
+        Command::Man => {
+            use clap::CommandFactory;
+            clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout())?;
+            return Ok(());
+        }
+        _ => {}
+    }
     let config = crate::config::FootfallConfig::load(cli.config.as_deref())?;
     match cli.command {
         Command::Log { command } => log::run(command, &config),
@@ -40,6 +57,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => runtime()?.block_on(serve::run(args, config)),
         Command::Demo(args) => runtime()?.block_on(demo::run(args, config)),
         Command::Simulate(args) => runtime()?.block_on(simulate::run(args)),
+        Command::Completions { .. } | Command::Man => Ok(()),
     }
 }
 
