@@ -149,7 +149,12 @@ impl GroupContext {
         owned.report.rebalances += 1;
         for (topic, partition) in partitions {
             if Some(topic.as_str()) == self.dlq() {
-                let letters = self.runtime.block_on(LetterStream::open(&self.lake, &topic, partition))?;
+                let letters = self.runtime.block_on(LetterStream::open(
+                    &self.lake,
+                    &topic,
+                    partition,
+                    self.options.processor.ip_policy,
+                ))?;
                 let next = letters.next_offset();
                 tpl.set_partition_offset(&topic, partition, Offset::Offset(next as i64))?;
                 tracing::info!(topic, partition, offset = next, "dead-letter partition assigned");

@@ -22,11 +22,18 @@ pub(crate) struct LetterStream {
     pending: Vec<StoredRecord>,
     /// The records the processor's letters in the table are about.
     lettered: HashSet<String>,
+    /// How addresses in the letters' payloads are stored (`[processor] ip`).
+    ip_policy: footfall_processor::enrich::IpPolicy,
 }
 
 impl LetterStream {
     /// Opens `dead_letters` (creating it) and reads how far this partition is loaded.
-    pub(crate) async fn open(lake: &Lake, topic: &str, partition: i32) -> Result<Self, LakeError> {
+    pub(crate) async fn open(
+        lake: &Lake,
+        topic: &str,
+        partition: i32,
+        ip_policy: footfall_processor::enrich::IpPolicy,
+    ) -> Result<Self, LakeError> {
         let table = LakeTable::open(lake, schema::DEAD_LETTERS, schema::dead_letters(), &[]).await?;
         let app_id = format!("footfall-loader/kafka/{topic}/{partition}");
         let committed = table.committed_version(&app_id).await?.map_or(0, |v| v.max(0) as u64);
@@ -43,7 +50,7 @@ impl LetterStream {
             }
         }
         tracing::debug!(partition, known = lettered.len(), "dead-letter stream open");
-        Ok(Self { table, app_id, committed, pending: Vec::new(), lettered })
+        Ok(Self { table, app_id, committed, pending: Vec::new(), lettered, ip_policy })
     }
 
     /// The next offset to read: after what is loaded and what is pending.
@@ -66,7 +73,7 @@ impl LetterStream {
     /// dead letter is left out (and logged): the topic keeps it.
     pub(crate) async fn flush(&mut self) -> Result<usize, LakeError> {
         let Some(end) = self.pending.last().map(|r| r.offset + 1) else { return Ok(0) };
-        let mut rows = DeadLettersBuilder::default();
+        let mut rows = DeadLettersBuilder::with_ip_policy(self.ip_policy);
         for record in &self.pending {
             if let Some(about) = processor_letter(&record.value) {
                 if !self.lettered.insert(about) {
