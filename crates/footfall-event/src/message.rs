@@ -507,27 +507,13 @@ impl Message<'_> {
     /// [`Self::context_json`] with its `ip` member replaced by `ip` (as a JSON string), or
     /// left out when `ip` is `None`: the context as stored under an IP policy.
     pub fn context_json_with_ip(&self, ip: Option<&str>) -> Option<String> {
-        let context = self.context()?;
-        let mut out = vec![b'{'];
-        let mut first = true;
-        for (key, value) in &context.members {
-            let value: Vec<u8> = if key.as_ref() == "ip" {
-                let Some(ip) = ip else { continue };
-                let mut quoted = Vec::with_capacity(ip.len() + 2);
-                write_str(&mut quoted, ip);
-                quoted
-            } else {
-                value.get().as_bytes().to_vec()
-            };
-            if !first {
-                out.push(b',');
-            }
-            first = false;
-            write_key(&mut out, key);
-            out.push(b':');
-            out.extend_from_slice(&value);
-        }
-        out.push(b'}');
+        let quoted = ip.map(|ip| {
+            let mut quoted = Vec::with_capacity(ip.len() + 2);
+            write_str(&mut quoted, ip);
+            quoted
+        });
+        let mut out = Vec::new();
+        write_members_replacing(&mut out, self.context()?, Some(("ip", quoted.as_deref())));
         String::from_utf8(out).ok()
     }
 
@@ -546,14 +532,29 @@ impl Message<'_> {
 }
 
 fn write_members(out: &mut Vec<u8>, object: &RawObject<'_>) {
+    write_members_replacing(out, object, None);
+}
+
+/// [`write_members`], with the value of member `key` replaced by the given JSON (or the
+/// member left out when it is `None`).
+fn write_members_replacing(out: &mut Vec<u8>, object: &RawObject<'_>, replace: Option<(&str, Option<&[u8]>)>) {
     out.push(b'{');
-    for (i, (key, value)) in object.members.iter().enumerate() {
-        if i > 0 {
+    let mut first = true;
+    for (key, value) in &object.members {
+        let value = match replace {
+            Some((replaced, with)) if key.as_ref() == replaced => match with {
+                Some(with) => with,
+                None => continue,
+            },
+            _ => value.get().as_bytes(),
+        };
+        if !first {
             out.push(b',');
         }
+        first = false;
         write_key(out, key);
         out.push(b':');
-        out.extend_from_slice(value.get().as_bytes());
+        out.extend_from_slice(value);
     }
     out.push(b'}');
 }

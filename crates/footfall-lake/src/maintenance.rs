@@ -130,9 +130,12 @@ pub async fn forget(lake: &Lake, user_id: &str, requested_by: &str) -> Result<Fo
 
     let mut deleted = Vec::new();
     for name in sql::table_names(lake) {
-        let Some(table) = lake.open_table(&name).await? else { continue };
-        let schema = table.snapshot()?.schema();
-        let has = |column: &str| schema.field(column).is_some();
+        // The session has every existing table open already.
+        if !ctx.table_exist(name.as_str())? {
+            continue;
+        }
+        let schema = ctx.table_provider(name.as_str()).await?.schema();
+        let has = |column: &str| schema.field_with_name(column).is_ok();
         let predicate = if name == DEAD_LETTERS {
             dead_letter_predicate(&ctx, user_id, &anonymous).await?
         } else {

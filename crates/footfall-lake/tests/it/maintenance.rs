@@ -212,6 +212,21 @@ async fn optimize_compacts_small_files_and_every_answer_stays_the_same() {
     assert_eq!(query(&lake, "SELECT count(*) FROM raw_events").await, [["3300"]]);
 }
 
+/// `sent` as stored: message `n` has id `{prefix}{n}`, happened at minute `first + n` of
+/// 2026-11-20 10:00 and was received at minute `received`.
+fn stamped(sent: &[Value], prefix: &str, first: u32, received: u32) -> Vec<Value> {
+    let at = |minute: u32| format!("2026-11-20T10:{minute:02}:00.000Z");
+    sent.iter()
+        .enumerate()
+        .map(|(n, m)| {
+            let mut m = m.clone();
+            m["timestamp"] = Value::from(at(first + n as u32));
+            m["messageId"] = Value::from(format!("{prefix}{n}"));
+            normalized(&m, &at(received), n)
+        })
+        .collect()
+}
+
 /// Rows of `table` per user id (`NULL` as `-`), and per anonymous id for rows without one.
 async fn rows_per_id(lake: &Lake, table: &str) -> BTreeMap<String, usize> {
     query(lake, &format!("SELECT coalesce(user_id, anonymous_id, '-'), count(*) FROM {table} GROUP BY 1"))
@@ -226,7 +241,6 @@ async fn an_alias_cannot_merge_two_users_nor_make_one_users_erasure_delete_anoth
     let dir = tempfile::tempdir().expect("tempdir");
     let events = EmbeddedLog::open(&dir.path().join("events"), LogConfig::default()).expect("log");
     let dead = EmbeddedLog::open(&dir.path().join("dead"), LogConfig::default()).expect("log");
-    let at = |minute: u32| format!("2026-11-20T10:{minute:02}:00.000Z");
     let sent = [
         // victim browses, logs in, buys.
         json!({"type": "page", "anonymousId": "anon-victim", "name": "Home"}),
@@ -240,16 +254,7 @@ async fn an_alias_cannot_merge_two_users_nor_make_one_users_erasure_delete_anoth
         json!({"type": "alias", "userId": "mallory", "previousId": "victim"}),
         json!({"type": "track", "event": "Signed Up", "userId": "mallory"}),
     ];
-    let messages: Vec<Value> = sent
-        .iter()
-        .enumerate()
-        .map(|(n, m)| {
-            let mut m = m.clone();
-            m["timestamp"] = Value::from(at(n as u32));
-            m["messageId"] = Value::from(format!("m{n}"));
-            normalized(&m, &at(30), n)
-        })
-        .collect();
+    let messages = stamped(&sent, "m", 0, 30);
     append_messages(&events, &messages).await;
     let lake = Lake::local(&dir.path().join("lake")).expect("lake");
     Loader::open(&lake)
@@ -319,16 +324,7 @@ async fn an_alias_cannot_merge_two_users_nor_make_one_users_erasure_delete_anoth
         json!({"type": "page", "anonymousId": "anon-victim", "name": "Home"}),
         json!({"type": "identify", "userId": "newcomer", "anonymousId": "anon-victim"}),
     ];
-    let later: Vec<Value> = later
-        .iter()
-        .enumerate()
-        .map(|(n, m)| {
-            let mut m = m.clone();
-            m["timestamp"] = Value::from(at(40 + n as u32));
-            m["messageId"] = Value::from(format!("later{n}"));
-            normalized(&m, &at(50), 100 + n)
-        })
-        .collect();
+    let later = stamped(&later, "later", 40, 50);
     append_messages(&events, &later).await;
     let config = footfall_processor::ProcessorConfig::default();
     let mut job = footfall_lake::ProcessingJob::open(&lake, &checkpoints, config).await.expect("open");

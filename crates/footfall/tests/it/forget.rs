@@ -6,14 +6,8 @@ use crate::{client, footfall, Server, KEY};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 
-fn sql(data: &Path, query: &str) -> Vec<Value> {
-    let output = footfall().args(["sql", query, "--format", "json", "--data"]).arg(data).output().expect("run sql");
-    assert!(output.status.success(), "{query}: {}", String::from_utf8_lossy(&output.stderr));
-    serde_json::from_slice::<Value>(&output.stdout).expect("one JSON document").as_array().expect("rows").clone()
-}
-
 fn count(data: &Path, query: &str) -> u64 {
-    sql(data, query).first().and_then(|row| row["n"].as_u64()).unwrap_or(0)
+    crate::lake::sql(data, query).first().and_then(|row| row["n"].as_u64()).unwrap_or(0)
 }
 
 /// Every file under `dir`, but not under `except`.
@@ -42,12 +36,10 @@ pub(crate) fn files_naming(data: &Path, needle: &str) -> Vec<PathBuf> {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_erasure_while_serve_runs_under_load_leaves_no_trace_of_the_user_but_keeps_everyone_else() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let data = dir.path().to_path_buf();
-    let mut server = Server::start(&data, &[]);
-    let (victim, device, keeper, keeper_device) = ("victim-7f3a9c", "device-41d2e8", "keeper-5e1d07", "device-9c0b3a");
+/// Sends, to the collector at `url`, two users' events: `keeper` on `keeper_device` (2 events),
+/// then `victim`, who browsed anonymously on `device`, logged in and bought, and asked to be
+/// aliased to `keeper` (4 events, the last a refused merge, dead-lettered with both ids).
+pub(crate) async fn send_two_users(url: &str, victim: &str, device: &str, keeper: &str, keeper_device: &str) {
     let at = |second: u32| format!("2026-11-19T12:00:{second:02}.000Z");
     let batch = json!({"batch": [
         {"type": "identify", "userId": keeper, "anonymousId": keeper_device, "timestamp": at(0)},
@@ -59,14 +51,18 @@ async fn an_erasure_while_serve_runs_under_load_leaves_no_trace_of_the_user_but_
         // Two identified users: refused, and dead-lettered with both ids in it.
         {"type": "alias", "userId": victim, "previousId": keeper, "timestamp": at(5)},
     ]});
-    let sent = client()
-        .post(format!("{}/v1/batch", server.url))
-        .basic_auth(KEY, Some(""))
-        .json(&batch)
-        .send()
-        .await
-        .expect("send");
+    let sent =
+        client().post(format!("{url}/v1/batch")).basic_auth(KEY, Some("")).json(&batch).send().await.expect("send");
     assert_eq!(sent.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_erasure_while_serve_runs_under_load_leaves_no_trace_of_the_user_but_keeps_everyone_else() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().to_path_buf();
+    let mut server = Server::start(&data, &[]);
+    let (victim, device, keeper, keeper_device) = ("victim-7f3a9c", "device-41d2e8", "keeper-5e1d07", "device-9c0b3a");
+    send_two_users(&server.url, victim, device, keeper, keeper_device).await;
     // Load beside the erasure: a simulated shop sending all along.
     let url = server.url.clone();
     let load = std::thread::spawn(move || {

@@ -878,22 +878,7 @@ async fn forget_in_kafka_mode_leaves_no_trace_in_the_lake_or_the_partitions_chec
     let config = config(dir.path(), broker, "forget-events", "forget-group");
     let (mut collector, url) = Role::collector(&config, dir.path());
     let (victim, device, keeper, keeper_device) = ("victim-k4f2a1", "device-k8e3b0", "keeper-k1c9d2", "device-k6a0f7");
-    let at = |second: u32| format!("2026-11-19T12:00:{second:02}.000Z");
-    let batch = serde_json::json!({"batch": [
-        {"type": "identify", "userId": keeper, "anonymousId": keeper_device, "timestamp": at(0)},
-        {"type": "page", "name": "Home", "anonymousId": device, "timestamp": at(1)},
-        {"type": "identify", "userId": victim, "anonymousId": device, "timestamp": at(2)},
-        {"type": "track", "event": "Order Completed", "userId": victim, "anonymousId": device, "timestamp": at(3)},
-        {"type": "alias", "userId": victim, "previousId": keeper, "timestamp": at(4)},
-    ]});
-    let sent = crate::client()
-        .post(format!("{url}/v1/batch"))
-        .basic_auth(KEY, Some(""))
-        .json(&batch)
-        .send()
-        .await
-        .expect("send");
-    assert_eq!(sent.status(), 200);
+    crate::forget::send_two_users(&url, victim, device, keeper, keeper_device).await;
     simulate(&url, "5", "40", "1");
     collector.stop();
     let data = dir.path().join("kafka");
