@@ -123,19 +123,32 @@ impl LogReader {
 
     /// Opens the segment holding `self.next` (or the oldest one, if retention deleted it).
     fn open_segment_for_next(&mut self) -> Result<bool, LogError> {
-        let segments = list_segments(&self.dir)?;
-        let Some((base, path)) =
-            segments.iter().rev().find(|(base, _)| *base <= self.next).or_else(|| segments.first())
-        else {
-            return Ok(false);
-        };
-        if *base > self.next {
-            tracing::warn!(from = self.next, to = *base, "records before the oldest segment were deleted by retention");
-            self.next = *base;
+        // Retention may delete the segment between the listing and the open: list again.
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let segments = list_segments(&self.dir)?;
+            let Some((base, path)) =
+                segments.iter().rev().find(|(base, _)| *base <= self.next).or_else(|| segments.first())
+            else {
+                return Ok(false);
+            };
+            let file = match File::open(path) {
+                Ok(file) => file,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && attempts < 5 => continue,
+                Err(e) => return Err(LogError::io("open", path)(e)),
+            };
+            if *base > self.next {
+                tracing::warn!(
+                    from = self.next,
+                    to = *base,
+                    "records before the oldest segment were deleted by retention"
+                );
+                self.next = *base;
+            }
+            self.open = Some(OpenSegment { base: *base, file: BufReader::with_capacity(1 << 20, file), position: 0 });
+            return Ok(true);
         }
-        let file = File::open(path).map_err(LogError::io("open", path))?;
-        self.open = Some(OpenSegment { base: *base, file: BufReader::with_capacity(1 << 20, file), position: 0 });
-        Ok(true)
     }
 }
 
